@@ -1,0 +1,105 @@
+// The optimizer object: parameter groups over the user's buffers, the state it owns, step().
+//
+//   std::vector<float> w(n), g(n);
+//   rmsprop::Optimizer opt({rmsprop::Param::of(w, g)}, rmsprop::Options::from_flavor(rmsprop::Flavor::torch));
+//   ... fill g ...; opt.step();
+//
+// Parameters and gradients stay the caller's memory and must outlive the optimizer; the state
+// (square_avg, grad_avg, momentum_buffer, step counts) is the optimizer's, created at a
+// parameter's first step as PyTorch does (square_avg = initial_accumulator_value, others 0).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "rmsprop/kernel.hpp"
+#include "rmsprop/options.hpp"
+#include "rmsprop/schedule.hpp"
+
+namespace rmsprop {
+
+// A parameter buffer and its gradient, both `size` values of `dtype`. A null gradient means
+// "no gradient this step": the parameter is skipped and its step count does not advance.
+struct Param {
+  void* data = nullptr;
+  void* grad = nullptr;
+  std::size_t size = 0;
+  DType dtype = DType::f32;
+
+  static Param of(std::span<float> data, std::span<float> grad);
+  static Param of(std::span<double> data, std::span<double> grad);
+};
+
+struct ParamGroup {
+  std::vector<Param> params;
+  Options options;
+};
+
+struct StepResult {
+  bool applied = true;         // false when NonFinitePolicy::skip skipped the step
+  std::size_t updated = 0;     // parameters updated (those with a gradient)
+  std::size_t non_finite = 0;  // parameters whose gradient held NaN or inf (policy skip/propagate)
+};
+
+class Optimizer {
+ public:
+  Optimizer(std::vector<Param> params, const Options& options);
+  explicit Optimizer(std::vector<ParamGroup> groups);
+  ~Optimizer();
+  Optimizer(Optimizer&&) noexcept;
+  Optimizer& operator=(Optimizer&&) noexcept;
+
+  // Adds a group; its options are validated, its buffers checked (non-null data, equal
+  // lengths, not already in another group).
+  void add_param_group(ParamGroup group);
+
+  // One step over every parameter with a gradient. See NonFinitePolicy for NaN/inf gradients.
+  StepResult step();
+
+  // Sets every gradient buffer to zero.
+  void zero_grad();
+
+  std::size_t num_groups() const;
+  std::size_t num_params(std::size_t group) const;
+  const Options& options(std::size_t group) const;
+  // Replaces a group's options (validated first). State a new variant needs is created then.
+  void set_options(std::size_t group, const Options& options);
+  // Re-points a parameter at new buffers of the same size and dtype (e.g. a fresh gradient).
+  void set_param(std::size_t group, std::size_t index, const Param& param);
+
+  // The learning-rate schedule, shared by all groups: each group's rate at a step is
+  // schedule.lr(group base lr, steps taken so far).
+  void set_schedule(Schedule schedule);
+  const Schedule& schedule() const;
+  // The learning rate the next step will use in `group`.
+  double current_lr(std::size_t group) const;
+
+  std::int64_t steps_taken() const;  // steps applied by this optimizer (skipped ones excluded)
+  std::int64_t step_count(std::size_t group, std::size_t index) const;  // that parameter's steps
+
+  // A parameter's state, as its dtype; empty until the parameter's first step or when the
+  // variant does not use that buffer.
+  template <class T>
+  std::span<const T> square_avg(std::size_t group, std::size_t index) const;
+  template <class T>
+  std::span<const T> grad_avg(std::size_t group, std::size_t index) const;
+  template <class T>
+  std::span<const T> momentum_buffer(std::size_t group, std::size_t index) const;
+
+  // The whole state (options, step counts, buffers) in the checkpoint format, written
+  // atomically: see checkpoint.hpp. load() checks the file against this optimizer's groups
+  // and leaves the optimizer unchanged on any error.
+  void save(const std::filesystem::path& path) const;
+  void load(const std::filesystem::path& path);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rmsprop

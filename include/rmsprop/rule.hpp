@@ -1,0 +1,161 @@
+// The update rule: the one place where the math of the RMSProp family is written.
+//
+// For one element, in this order (g: gradient, θ: parameter, v: square_avg, m: grad_avg,
+// b: momentum_buffer; scalars from Coefficients, computed once per step on the host):
+//
+//   g  = s·g                                  s = −1 when maximizing (exact)
+//   θ  = θ·k                                  decoupled weight decay, k = 1 − η·λ (or 1 − λ); else 1
+//   g  = g + λ·θ                              coupled weight decay (kCoupledWeightDecay)
+//   v  = ρ·v + ((1−ρ)·g)·g                    AdaGrad: ρ = 1, (1−ρ) → 1
+//   m  = m + (1−ρ_m)·(g − m)                  when centered or Adam (the lerp form, as PyTorch)
+//   v̂  = v·c_v,  m̂ = m·c_m                    c = 1/(1−ρ^t) with bias correction, else 1 (exact)
+//   w  = max(v̂ − m̂², 0) when centered, else v̂
+//   d  = sqrt(w + ε)  (eps_in_sqrt)  or  sqrt(w) + ε
+//   u  = n/d                                  n = g, or m̂ for Adam; SGD: u = g, no v, no d
+//   no momentum:         θ = θ − η·u
+//   lr after momentum:   b = μ·b + u;     θ = θ − η·b       (Nesterov: θ = θ − η·(u + μ·b))
+//   lr in momentum:      b = μ·b + η·u;   θ = θ − b         (Nesterov: θ = θ − (η·u + μ·b))
+//
+// Each framework's convention is a choice of these switches and scalars (docs/flavors.md).
+//
+// NOTE: [no fused multiply-add]
+// The rule is written with separate multiplies and adds, and the library is compiled with
+// -ffp-contract=off, so that the scalar reference, every SIMD target and the CUDA kernel
+// round identically: sqrt and division are correctly rounded everywhere, so the same sequence
+// of IEEE operations gives the same bits on every backend and thread count.
+//
+// NOTE: [baselines as variants]
+// SGD, AdaGrad and Adam are the seeds' baselines. They share every piece of RMSProp but one:
+// AdaGrad's accumulator does not decay (ρ = 1 and gain 1, host scalars), Adam's numerator is
+// the bias-corrected EMA of g (a switch), SGD has no denominator (a switch). So they are
+// variants of this rule, not copies of it.
+#pragma once
+
+#include <cstdint>
+
+#include "rmsprop/options.hpp"
+#include "rmsprop/portability.hpp"
+
+namespace rmsprop {
+
+enum class MomentumKind : std::uint8_t { none, heavy_ball, nesterov };
+enum class Numerator : std::uint8_t { gradient, grad_avg };  // grad_avg: Adam
+enum class Denominator : std::uint8_t { rms, none };         // none: SGD
+
+// The switches that change which buffers the rule touches or the shape of its formula.
+// They are compile-time inside kernels (template parameters): no branch in the hot loop.
+struct Variant {
+  bool centered = false;
+  MomentumKind momentum = MomentumKind::none;
+  bool lr_in_momentum = false;
+  bool eps_in_sqrt = false;
+  bool coupled_weight_decay = false;
+  Numerator numerator = Numerator::gradient;
+  Denominator denominator = Denominator::rms;
+
+  constexpr bool uses_square_avg() const { return denominator == Denominator::rms; }
+  constexpr bool uses_grad_avg() const {
+    return uses_square_avg() && (centered || numerator == Numerator::grad_avg);
+  }
+  constexpr bool uses_momentum_buffer() const { return momentum != MomentumKind::none; }
+  constexpr bool operator==(const Variant&) const = default;
+};
+
+// The variant the options ask for.
+Variant variant_of(const Options& options);
+
+// Per-step scalars of the rule, already combined on the host (in double, then cast to T).
+template <class T>
+struct Coefficients {
+  T lr{};              // η at this step (after the schedule)
+  T grad_sign{};       // +1, or −1 to maximize
+  T param_scale{};     // decoupled weight decay factor, 1 when off
+  T weight_decay{};    // λ for coupled weight decay
+  T sq_decay{};        // ρ (1 for AdaGrad)
+  T sq_gain{};         // 1 − ρ (1 for AdaGrad)
+  T avg_gain{};        // 1 − ρ_m
+  T sq_correction{};   // 1/(1 − ρ^t), or 1
+  T avg_correction{};  // 1/(1 − ρ_m^t), or 1
+  T eps{};
+  T momentum{};        // μ
+
+  template <class U>
+  RMSPROP_HOST_DEVICE static Coefficients cast(const Coefficients<U>& c) {
+    return {T(c.lr),        T(c.grad_sign),      T(c.param_scale),    T(c.weight_decay),
+            T(c.sq_decay),  T(c.sq_gain),        T(c.avg_gain),       T(c.sq_correction),
+            T(c.avg_correction), T(c.eps),       T(c.momentum)};
+  }
+};
+
+// The coefficients of step `step` (1 for the first step) at learning rate `lr`.
+Coefficients<double> coefficients(const Options& options, std::int64_t step, double lr);
+
+// Arithmetic for plain floating-point values: the reference, the tails, CUDA registers.
+// SIMD kernels pass their own Ops with the same members over vectors.
+template <class T>
+struct ScalarOps {
+  using V = T;
+  RMSPROP_HOST_DEVICE static V set(T x) { return x; }
+  RMSPROP_HOST_DEVICE static V add(V a, V b) { return a + b; }
+  RMSPROP_HOST_DEVICE static V sub(V a, V b) { return a - b; }
+  RMSPROP_HOST_DEVICE static V mul(V a, V b) { return a * b; }
+  RMSPROP_HOST_DEVICE static V div(V a, V b) { return a / b; }
+  RMSPROP_HOST_DEVICE static V sqrt(V a) { return rmsprop::detail::sqrt(a); }
+  // Not fmax: a select keeps the loop vectorizable and maps NaN to 0 only via the compare.
+  RMSPROP_HOST_DEVICE static V max0(V a) { return a > V(0) ? a : V(0); }
+};
+
+// One element's values; the buffers a variant does not use are left untouched.
+template <class V>
+struct Element {
+  V param;
+  V grad;
+  V square_avg;
+  V grad_avg;
+  V momentum_buffer;
+};
+
+template <Variant kV, class Ops, class V = typename Ops::V>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void update(Element<V>& e, const Coefficients<V>& c) {
+  V g = Ops::mul(e.grad, c.grad_sign);
+  V theta = Ops::mul(e.param, c.param_scale);
+  if constexpr (kV.coupled_weight_decay) g = Ops::add(g, Ops::mul(c.weight_decay, theta));
+
+  V u = g;
+  if constexpr (kV.uses_square_avg()) {
+    e.square_avg = Ops::add(Ops::mul(e.square_avg, c.sq_decay), Ops::mul(Ops::mul(c.sq_gain, g), g));
+    V w = Ops::mul(e.square_avg, c.sq_correction);
+    V m_hat{};
+    if constexpr (kV.uses_grad_avg()) {
+      e.grad_avg = Ops::add(e.grad_avg, Ops::mul(c.avg_gain, Ops::sub(g, e.grad_avg)));
+      m_hat = Ops::mul(e.grad_avg, c.avg_correction);
+    }
+    if constexpr (kV.centered) w = Ops::max0(Ops::sub(w, Ops::mul(m_hat, m_hat)));
+    V d;
+    if constexpr (kV.eps_in_sqrt) {
+      d = Ops::sqrt(Ops::add(w, c.eps));
+    } else {
+      d = Ops::add(Ops::sqrt(w), c.eps);
+    }
+    u = Ops::div(kV.numerator == Numerator::grad_avg ? m_hat : g, d);
+  }
+
+  if constexpr (kV.momentum == MomentumKind::none) {
+    e.param = Ops::sub(theta, Ops::mul(c.lr, u));
+  } else if constexpr (kV.lr_in_momentum) {
+    V lr_u = Ops::mul(c.lr, u);
+    e.momentum_buffer = Ops::add(Ops::mul(c.momentum, e.momentum_buffer), lr_u);
+    V applied = kV.momentum == MomentumKind::nesterov
+                    ? Ops::add(lr_u, Ops::mul(c.momentum, e.momentum_buffer))
+                    : e.momentum_buffer;
+    e.param = Ops::sub(theta, applied);
+  } else {
+    e.momentum_buffer = Ops::add(Ops::mul(c.momentum, e.momentum_buffer), u);
+    V applied = kV.momentum == MomentumKind::nesterov
+                    ? Ops::add(u, Ops::mul(c.momentum, e.momentum_buffer))
+                    : e.momentum_buffer;
+    e.param = Ops::sub(theta, Ops::mul(c.lr, applied));
+  }
+}
+
+}  // namespace rmsprop

@@ -1,0 +1,79 @@
+// The table of kernel instantiations: every canonical Variant, generated from one list of
+// axes so that no list of variants is kept by hand (see DESIGN.md, "Flags are compile-time").
+//
+// A Variant is canonical when variant_of() can return it (e.g. SGD is never centered). Kernels
+// are instantiated for canonical variants only; the tests walk the whole table.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <utility>
+
+#include "rmsprop/rule.hpp"
+
+namespace rmsprop::kernels {
+
+// Axis sizes, in the order of the index's mixed-radix digits.
+inline constexpr std::size_t kNumVariantIndices = 2 * 3 * 2 * 2 * 2 * 2 * 2;
+
+constexpr Variant variant_at(std::size_t index) {
+  Variant v;
+  v.centered = index % 2, index /= 2;
+  v.momentum = MomentumKind(index % 3), index /= 3;
+  v.lr_in_momentum = index % 2, index /= 2;
+  v.eps_in_sqrt = index % 2, index /= 2;
+  v.coupled_weight_decay = index % 2, index /= 2;
+  v.numerator = Numerator(index % 2), index /= 2;
+  v.denominator = Denominator(index % 2);
+  return v;
+}
+
+constexpr std::size_t index_of(const Variant& v) {
+  std::size_t index = std::size_t(v.denominator);
+  index = index * 2 + std::size_t(v.numerator);
+  index = index * 2 + v.coupled_weight_decay;
+  index = index * 2 + v.eps_in_sqrt;
+  index = index * 2 + v.lr_in_momentum;
+  index = index * 3 + std::size_t(v.momentum);
+  index = index * 2 + v.centered;
+  return index;
+}
+
+// The switches that matter for a variant; the others are normalized away (as variant_of does).
+constexpr Variant canonical(Variant v) {
+  if (v.denominator == Denominator::none) {
+    v.centered = false, v.eps_in_sqrt = false, v.numerator = Numerator::gradient;
+  }
+  if (v.numerator == Numerator::grad_avg) v.centered = false;
+  if (v.momentum == MomentumKind::none) v.lr_in_momentum = false;
+  return v;
+}
+
+constexpr bool is_canonical(std::size_t index) {
+  return canonical(variant_at(index)) == variant_at(index);
+}
+
+template <class Make>
+using TableEntry = decltype(Make::template entry<variant_at(0)>());
+
+template <class Make, std::size_t kIndex>
+constexpr TableEntry<Make> entry_if_canonical() {
+  if constexpr (is_canonical(kIndex)) {
+    return Make::template entry<variant_at(kIndex)>();
+  } else {
+    return TableEntry<Make>{};
+  }
+}
+
+// A table with `Make::template entry<variant>()` at every canonical index, null elsewhere.
+template <class Make, std::size_t... kIndex>
+constexpr auto make_table(std::index_sequence<kIndex...>) {
+  return std::array<TableEntry<Make>, sizeof...(kIndex)>{entry_if_canonical<Make, kIndex>()...};
+}
+
+template <class Make>
+constexpr auto make_table() {
+  return make_table<Make>(std::make_index_sequence<kNumVariantIndices>{});
+}
+
+}  // namespace rmsprop::kernels

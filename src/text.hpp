@@ -1,0 +1,18 @@
+// Text <-> value conversions shared by option parsing and the checkpoint format.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace rmsprop {
+
+// The shortest text that reads back as exactly `value` ("0.01", "1e-08", "inf").
+std::string format_double(double value);
+
+// Parses all of `text` as a double; throws InvalidOption naming `field` and the text otherwise.
+double parse_double(std::string_view field, std::string_view text);
+
+// true/false/1/0/yes/no/on/off; throws InvalidOption naming `field` and the text otherwise.
+bool parse_bool(std::string_view field, std::string_view text);
+
+}  // namespace rmsprop

@@ -1,0 +1,10 @@
+# Runs the demo and checks that it learned: the final test MSE is near the noise variance.
+execute_process(COMMAND ${PROGRAM} --epochs 10 RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "rmsprop-linreg failed (${rc}):\n${out}")
+endif()
+string(REGEX MATCH "test mse: ([0-9.]+)" _ "${out}")
+if(NOT CMAKE_MATCH_1 OR CMAKE_MATCH_1 GREATER 0.02)
+  message(FATAL_ERROR "linear regression did not learn (test mse ${CMAKE_MATCH_1} > 0.02):\n${out}")
+endif()
+message(STATUS "test mse ${CMAKE_MATCH_1}")
