@@ -13,7 +13,9 @@ Variant variant_of(const Options& o) {
   v.eps_in_sqrt = rms && o.eps_in_sqrt;
   if (o.momentum > 0) v.momentum = o.nesterov ? MomentumKind::nesterov : MomentumKind::heavy_ball;
   v.lr_in_momentum = v.momentum != MomentumKind::none && o.lr_in_momentum;
-  v.coupled_weight_decay = o.weight_decay != 0 && !o.decoupled_weight_decay;
+  if (o.weight_decay != 0) {
+    v.weight_decay = o.decoupled_weight_decay ? WeightDecay::decoupled : WeightDecay::coupled;
+  }
   return v;
 }
 
@@ -26,11 +28,8 @@ Coefficients<double> coefficients(const Options& o, std::int64_t step, double lr
   Coefficients<double> c;
   c.lr = lr;
   c.grad_sign = o.maximize ? -1.0 : 1.0;
-  c.param_scale = 1.0;
-  if (o.decoupled_weight_decay && o.weight_decay != 0) {
-    c.param_scale = 1.0 - (o.weight_decay_uses_lr ? lr : 1.0) * o.weight_decay;
-  }
-  c.weight_decay = o.decoupled_weight_decay ? 0.0 : o.weight_decay;
+  c.weight_decay = o.weight_decay;
+  if (o.decoupled_weight_decay && o.weight_decay_uses_lr) c.weight_decay = lr * o.weight_decay;
   c.sq_decay = sums ? 1.0 : o.alpha;
   c.sq_gain = sums ? 1.0 : 1.0 - o.alpha;
   c.avg_gain = 1.0 - avg_decay;

@@ -14,7 +14,7 @@
 namespace rmsprop::kernels {
 
 // Axis sizes, in the order of the index's mixed-radix digits.
-inline constexpr std::size_t kNumVariantIndices = 2 * 3 * 2 * 2 * 2 * 2 * 2;
+inline constexpr std::size_t kNumVariantIndices = 2 * 3 * 2 * 2 * 3 * 2 * 2;
 
 constexpr Variant variant_at(std::size_t index) {
   Variant v;
@@ -22,7 +22,7 @@ constexpr Variant variant_at(std::size_t index) {
   v.momentum = MomentumKind(index % 3), index /= 3;
   v.lr_in_momentum = index % 2, index /= 2;
   v.eps_in_sqrt = index % 2, index /= 2;
-  v.coupled_weight_decay = index % 2, index /= 2;
+  v.weight_decay = WeightDecay(index % 3), index /= 3;
   v.numerator = Numerator(index % 2), index /= 2;
   v.denominator = Denominator(index % 2);
   return v;
@@ -31,7 +31,7 @@ constexpr Variant variant_at(std::size_t index) {
 constexpr std::size_t index_of(const Variant& v) {
   std::size_t index = std::size_t(v.denominator);
   index = index * 2 + std::size_t(v.numerator);
-  index = index * 2 + v.coupled_weight_decay;
+  index = index * 3 + std::size_t(v.weight_decay);
   index = index * 2 + v.eps_in_sqrt;
   index = index * 2 + v.lr_in_momentum;
   index = index * 3 + std::size_t(v.momentum);

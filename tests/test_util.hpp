@@ -1,0 +1,44 @@
+// Helpers shared by the tests: a reproducible random stream and ulp distances.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace rmsprop::testing {
+
+// splitmix64, bit for bit the generator in tests/golden/generate.py.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  // A double in [-1, 1) from 53 random bits (exact, as in the generator).
+  double uniform() { return double(next() >> 11) * 0x1p-53 * 2.0 - 1.0; }
+
+ private:
+  std::uint64_t state_;
+};
+
+// Distance in units in the last place between two finite values of the same type: 0 when
+// equal, 1 for neighbours. Works across zero.
+template <class T>
+std::uint64_t ulp_distance(T a, T b) {
+  using Bits = std::conditional_t<sizeof(T) == 4, std::int32_t, std::int64_t>;
+  if (std::isnan(a) || std::isnan(b)) {
+    return std::isnan(a) && std::isnan(b) ? 0 : std::numeric_limits<std::uint64_t>::max();
+  }
+  auto ordered = [](T x) {
+    Bits i = std::bit_cast<Bits>(x);
+    return i < 0 ? std::numeric_limits<Bits>::min() - i : i;
+  };
+  Bits ia = ordered(a), ib = ordered(b);
+  return ia > ib ? std::uint64_t(ia) - std::uint64_t(ib) : std::uint64_t(ib) - std::uint64_t(ia);
+}
+
+}  // namespace rmsprop::testing
