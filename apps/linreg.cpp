@@ -56,12 +56,18 @@ Settings parse(int argc, char** argv) {
       throw rmsprop::InvalidOption("expected --name VALUE, got '" + arg + "'");
     }
     std::string name = arg.substr(2), value = argv[++i];
-    if (name == "epochs") s.epochs = to_int(name, value, 1);
-    else if (name == "samples") s.samples = to_int(name, value, 2);
-    else if (name == "features") s.features = to_int(name, value, 1);
-    else if (name == "batch") s.batch = to_int(name, value, 1);
-    else if (name == "seed") s.seed = unsigned(to_int(name, value, 0));
-    else s.options.emplace_back(name, value);
+    if (name == "epochs")
+      s.epochs = to_int(name, value, 1);
+    else if (name == "samples")
+      s.samples = to_int(name, value, 2);
+    else if (name == "features")
+      s.features = to_int(name, value, 1);
+    else if (name == "batch")
+      s.batch = to_int(name, value, 1);
+    else if (name == "seed")
+      s.seed = unsigned(to_int(name, value, 0));
+    else
+      s.options.emplace_back(name, value);
   }
   return s;
 }

@@ -88,7 +88,7 @@ std::vector<std::byte> read_file(const std::filesystem::path& path) {
   }
   std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::byte> bytes(chars.size());
-  std::memcpy(bytes.data(), chars.data(), chars.size());
+  if (!chars.empty()) std::memcpy(bytes.data(), chars.data(), chars.size());
   return bytes;
 }
 
@@ -267,8 +267,8 @@ void Optimizer::load(const std::filesystem::path& path) {
       const auto dtype = r.get<std::uint8_t>("dtype");
       const auto size = r.get<std::uint64_t>("element count");
       if (dtype != std::uint8_t(p.dtype) || size != p.size) {
-        fail(at + " is " + std::to_string(size) + " values of dtype code " +
-             std::to_string(dtype) + " in the file but " + std::to_string(p.size) + " values of " +
+        fail(at + " is " + std::to_string(size) + " values of dtype code " + std::to_string(dtype) +
+             " in the file but " + std::to_string(p.size) + " values of " +
              std::string(to_string(p.dtype)) + " here");
       }
       ParamState& s = states[gi][i];

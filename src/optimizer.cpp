@@ -165,7 +165,9 @@ void Optimizer::zero_grad() {
   }
 }
 
-std::size_t Optimizer::num_groups() const { return impl_->groups.size(); }
+std::size_t Optimizer::num_groups() const {
+  return impl_->groups.size();
+}
 
 std::size_t Optimizer::num_params(std::size_t group) const {
   if (group >= impl_->groups.size()) {
@@ -193,20 +195,25 @@ void Optimizer::set_param(std::size_t group, std::size_t index, const Param& par
   Param& p = impl_->groups[group].params[index];
   if (param.size != p.size || param.dtype != p.dtype || (param.data == nullptr && p.size > 0)) {
     throw InvalidArgument(where(group, index) + ": new buffers must keep size " +
-                          std::to_string(p.size) + " and dtype " +
-                          std::string(to_string(p.dtype)));
+                          std::to_string(p.size) + " and dtype " + std::string(to_string(p.dtype)));
   }
   p = param;
 }
 
-void Optimizer::set_schedule(Schedule schedule) { impl_->schedule = std::move(schedule); }
-const Schedule& Optimizer::schedule() const { return impl_->schedule; }
+void Optimizer::set_schedule(Schedule schedule) {
+  impl_->schedule = std::move(schedule);
+}
+const Schedule& Optimizer::schedule() const {
+  return impl_->schedule;
+}
 
 double Optimizer::current_lr(std::size_t group) const {
   return impl_->schedule.lr(options(group).lr, impl_->steps_taken);
 }
 
-std::int64_t Optimizer::steps_taken() const { return impl_->steps_taken; }
+std::int64_t Optimizer::steps_taken() const {
+  return impl_->steps_taken;
+}
 
 std::int64_t Optimizer::step_count(std::size_t group, std::size_t index) const {
   if (index >= num_params(group)) throw InvalidArgument(where(group, index) + " does not exist");

@@ -17,7 +17,7 @@ class AlignedBuffer {
   static constexpr std::size_t kAlignment = 64;
   AlignedBuffer() = default;
   explicit AlignedBuffer(std::size_t bytes)
-      : data_(bytes ? static_cast<std::byte*>(::operator new(bytes, std::align_val_t{kAlignment}))
+      : data_(bytes ? static_cast<std::byte*>(::operator new (bytes, std::align_val_t{kAlignment}))
                     : nullptr),
         bytes_(bytes) {}
   bool empty() const { return data_ == nullptr; }
@@ -27,7 +27,7 @@ class AlignedBuffer {
 
  private:
   struct Free {
-    void operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{kAlignment}); }
+    void operator()(std::byte* p) const { ::operator delete (p, std::align_val_t{kAlignment}); }
   };
   std::unique_ptr<std::byte, Free> data_;
   std::size_t bytes_ = 0;

@@ -12,8 +12,8 @@
 namespace rmsprop {
 namespace {
 
-constexpr std::array kFlavors = {Flavor::torch,   Flavor::tf1,   Flavor::keras,
-                                 Flavor::optax,   Flavor::lasagne, Flavor::caffe,
+constexpr std::array kFlavors = {Flavor::torch,     Flavor::tf1,     Flavor::keras,
+                                 Flavor::optax,     Flavor::lasagne, Flavor::caffe,
                                  Flavor::ensmallen, Flavor::timm_tf, Flavor::hinton};
 constexpr std::array kAlgorithms = {Algorithm::rmsprop, Algorithm::adagrad, Algorithm::adam,
                                     Algorithm::sgd};
@@ -33,8 +33,8 @@ Enum enum_from_string(std::string_view name, const std::array<Enum, N>& all, con
 
 void require(bool ok, std::string_view field, double value, std::string_view rule) {
   if (!ok) {
-    throw InvalidOption("invalid option " + std::string(field) + "=" + format_double(value) +
-                        ": " + std::string(rule));
+    throw InvalidOption("invalid option " + std::string(field) + "=" + format_double(value) + ": " +
+                        std::string(rule));
   }
 }
 
@@ -47,41 +47,58 @@ void require_non_negative(std::string_view field, double value) {
 }
 
 void reject_flag(bool set, std::string_view field, std::string_view why) {
-  if (set) throw InvalidOption("invalid option " + std::string(field) + "=true: " + std::string(why));
+  if (set)
+    throw InvalidOption("invalid option " + std::string(field) + "=true: " + std::string(why));
 }
 
 }  // namespace
 
 std::string_view to_string(Flavor flavor) {
   switch (flavor) {
-    case Flavor::torch: return "torch";
-    case Flavor::tf1: return "tf1";
-    case Flavor::keras: return "keras";
-    case Flavor::optax: return "optax";
-    case Flavor::lasagne: return "lasagne";
-    case Flavor::caffe: return "caffe";
-    case Flavor::ensmallen: return "ensmallen";
-    case Flavor::timm_tf: return "timm_tf";
-    case Flavor::hinton: return "hinton";
+    case Flavor::torch:
+      return "torch";
+    case Flavor::tf1:
+      return "tf1";
+    case Flavor::keras:
+      return "keras";
+    case Flavor::optax:
+      return "optax";
+    case Flavor::lasagne:
+      return "lasagne";
+    case Flavor::caffe:
+      return "caffe";
+    case Flavor::ensmallen:
+      return "ensmallen";
+    case Flavor::timm_tf:
+      return "timm_tf";
+    case Flavor::hinton:
+      return "hinton";
   }
   return "?";
 }
 
 std::string_view to_string(Algorithm algorithm) {
   switch (algorithm) {
-    case Algorithm::rmsprop: return "rmsprop";
-    case Algorithm::adagrad: return "adagrad";
-    case Algorithm::adam: return "adam";
-    case Algorithm::sgd: return "sgd";
+    case Algorithm::rmsprop:
+      return "rmsprop";
+    case Algorithm::adagrad:
+      return "adagrad";
+    case Algorithm::adam:
+      return "adam";
+    case Algorithm::sgd:
+      return "sgd";
   }
   return "?";
 }
 
 std::string_view to_string(NonFinitePolicy policy) {
   switch (policy) {
-    case NonFinitePolicy::error: return "error";
-    case NonFinitePolicy::skip: return "skip";
-    case NonFinitePolicy::propagate: return "propagate";
+    case NonFinitePolicy::error:
+      return "error";
+    case NonFinitePolicy::skip:
+      return "skip";
+    case NonFinitePolicy::propagate:
+      return "propagate";
   }
   return "?";
 }
@@ -95,7 +112,9 @@ Algorithm algorithm_from_string(std::string_view name) {
 NonFinitePolicy non_finite_policy_from_string(std::string_view name) {
   return enum_from_string(name, kPolicies, "non_finite policy");
 }
-std::span<const Flavor> all_flavors() { return kFlavors; }
+std::span<const Flavor> all_flavors() {
+  return kFlavors;
+}
 
 // The presets. Each line cites SEMANTICS.md's reading of the framework's source; where a
 // framework has no default learning rate (TF1, optax) we use Keras's 1e-3.
@@ -195,24 +214,42 @@ void Options::set(std::string_view raw_name, std::string_view value) {
   for (char& c : name) c = c == '-' ? '_' : c;
   auto number = [&] { return parse_double(name, value); };
   auto flag = [&] { return parse_bool(name, value); };
-  if (name == "algorithm") algorithm = algorithm_from_string(value);
-  else if (name == "lr") lr = number();
-  else if (name == "alpha" || name == "rho") alpha = number();
-  else if (name == "grad_avg_decay") grad_avg_decay = number();
-  else if (name == "eps") eps = number();
-  else if (name == "eps_in_sqrt") eps_in_sqrt = flag();
-  else if (name == "initial_accumulator_value") initial_accumulator_value = number();
-  else if (name == "momentum") momentum = number();
-  else if (name == "nesterov") nesterov = flag();
-  else if (name == "lr_in_momentum") lr_in_momentum = flag();
-  else if (name == "centered") centered = flag();
-  else if (name == "bias_correction") bias_correction = flag();
-  else if (name == "weight_decay") weight_decay = number();
-  else if (name == "decoupled_weight_decay") decoupled_weight_decay = flag();
-  else if (name == "weight_decay_uses_lr") weight_decay_uses_lr = flag();
-  else if (name == "maximize") maximize = flag();
-  else if (name == "non_finite") non_finite = non_finite_policy_from_string(value);
-  else throw InvalidOption("unknown option '" + std::string(raw_name) + "'");
+  if (name == "algorithm")
+    algorithm = algorithm_from_string(value);
+  else if (name == "lr")
+    lr = number();
+  else if (name == "alpha" || name == "rho")
+    alpha = number();
+  else if (name == "grad_avg_decay")
+    grad_avg_decay = number();
+  else if (name == "eps")
+    eps = number();
+  else if (name == "eps_in_sqrt")
+    eps_in_sqrt = flag();
+  else if (name == "initial_accumulator_value")
+    initial_accumulator_value = number();
+  else if (name == "momentum")
+    momentum = number();
+  else if (name == "nesterov")
+    nesterov = flag();
+  else if (name == "lr_in_momentum")
+    lr_in_momentum = flag();
+  else if (name == "centered")
+    centered = flag();
+  else if (name == "bias_correction")
+    bias_correction = flag();
+  else if (name == "weight_decay")
+    weight_decay = number();
+  else if (name == "decoupled_weight_decay")
+    decoupled_weight_decay = flag();
+  else if (name == "weight_decay_uses_lr")
+    weight_decay_uses_lr = flag();
+  else if (name == "maximize")
+    maximize = flag();
+  else if (name == "non_finite")
+    non_finite = non_finite_policy_from_string(value);
+  else
+    throw InvalidOption("unknown option '" + std::string(raw_name) + "'");
 }
 
 std::vector<std::pair<std::string, std::string>> Options::to_pairs() const {

@@ -12,7 +12,8 @@ namespace rmsprop {
 namespace {
 
 void require(bool ok, const std::string& what, double value, const char* rule) {
-  if (!ok) throw InvalidOption("invalid schedule " + what + "=" + format_double(value) + ": " + rule);
+  if (!ok)
+    throw InvalidOption("invalid schedule " + what + "=" + format_double(value) + ": " + rule);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Checkpoints: exact round trips, and every kind of damaged or mismatched file refused with a
 // clear error and the optimizer left as it was.
+#include "rmsprop/checkpoint.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "rmsprop/checkpoint.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "test_util.hpp"
@@ -46,7 +47,8 @@ struct Model {
   Optimizer opt;
   testing::SplitMix64 rng{99};
 
-  explicit Model(Options first = centered_momentum(), Options second = Options::from_flavor(Flavor::tf1))
+  explicit Model(Options first = centered_momentum(),
+                 Options second = Options::from_flavor(Flavor::tf1))
       : opt({ParamGroup{{Param::of(a, ga), Param::of(b, gb)}, first},
              ParamGroup{{Param::of(c, gc)}, second}}) {}
   static Options centered_momentum() {
@@ -162,8 +164,8 @@ std::string load_error(Optimizer& opt, const fs::path& p) {
 
 // Rewrites the checksum so that a deliberate edit gets past it and reaches the later checks.
 std::string with_valid_crc(std::string bytes) {
-  const std::uint32_t crc = crc32(std::span(reinterpret_cast<const std::byte*>(bytes.data()),
-                                            bytes.size() - 4));
+  const std::uint32_t crc =
+      crc32(std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size() - 4));
   std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
   return bytes;
 }

@@ -72,8 +72,8 @@ std::vector<GoldenCase> read_cases(const std::string& file) {
 }
 
 struct Deviation {
-  double max_relative = 0;           // |ours − expected| / the element's scale, over all steps
-  std::vector<double> per_element;   // the same, per element
+  double max_relative = 0;          // |ours − expected| / the element's scale, over all steps
+  std::vector<double> per_element;  // the same, per element
 };
 
 // Each element's scale: the largest |θ| along its expected trajectory.
@@ -109,7 +109,8 @@ Deviation replay(const GoldenCase& c, const GoldenCase* expected_case = nullptr)
     param[j] = T(rng.uniform());
     EXPECT_EQ(double(param[j]), c.init[j]) << c.name << ": the gradient stream drifted";
   }
-  Optimizer opt({Param::of(std::span<T>(param), std::span<T>(grad))}, Options::from_pairs(c.options));
+  Optimizer opt({Param::of(std::span<T>(param), std::span<T>(grad))},
+                Options::from_pairs(c.options));
   const auto scale = element_scales(expected);
   Deviation dev;
   dev.per_element.assign(c.n, 0.0);
@@ -181,9 +182,13 @@ void check_file(const std::string& file) {
   }
 }
 
-TEST(Golden, TorchRMSpropAndBaselinesMatchRecordedPyTorch) { check_file("torch.txt"); }
+TEST(Golden, TorchRMSpropAndBaselinesMatchRecordedPyTorch) {
+  check_file("torch.txt");
+}
 
-TEST(Golden, EveryOtherFlavorMatchesItsIndependentFormula) { check_file("flavors.txt"); }
+TEST(Golden, EveryOtherFlavorMatchesItsIndependentFormula) {
+  check_file("flavors.txt");
+}
 
 }  // namespace
 }  // namespace rmsprop

@@ -1,5 +1,7 @@
 // The optimizer object: groups, step counts, skipped parameters, non-finite policies,
 // schedules, option changes mid-run, bad buffers.
+#include "rmsprop/optimizer.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,7 +13,6 @@
 #include <vector>
 
 #include "rmsprop/error.hpp"
-#include "rmsprop/optimizer.hpp"
 
 namespace rmsprop {
 namespace {
@@ -170,7 +171,8 @@ TEST(Optimizer, TheScheduleSetsEachStepsLearningRate) {
 TEST(Optimizer, ABadScheduleValueIsAnErrorBeforeAnythingChanges) {
   std::vector<double> w = {0}, g = {1};
   Optimizer opt({Param::of(w, g)}, Options{});
-  opt.set_schedule(Schedule::custom([](double, std::int64_t t) { return t == 0 ? -1.0 : 0.1; }, "bad"));
+  opt.set_schedule(
+      Schedule::custom([](double, std::int64_t t) { return t == 0 ? -1.0 : 0.1; }, "bad"));
   EXPECT_THROW(opt.step(), InvalidOption);
   EXPECT_EQ(w[0], 0);
   EXPECT_EQ(opt.steps_taken(), 0);

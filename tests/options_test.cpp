@@ -1,4 +1,6 @@
 // Options: flavor presets, overrides, validation messages, text round trips.
+#include "rmsprop/options.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include <string>
 
 #include "rmsprop/error.hpp"
-#include "rmsprop/options.hpp"
 
 namespace rmsprop {
 namespace {
@@ -81,8 +82,8 @@ TEST(Options, EachFlavorPresetHasItsFrameworksDefaults) {
 }
 
 TEST(Options, AnExplicitOptionOverridesTheFlavorWhereverItStands) {
-  const Options a = Options::from_pairs(std::vector<std::pair<std::string, std::string>>{
-      {"eps", "1e-3"}, {"flavor", "tf1"}});
+  const Options a = Options::from_pairs(
+      std::vector<std::pair<std::string, std::string>>{{"eps", "1e-3"}, {"flavor", "tf1"}});
   EXPECT_EQ(a.eps, 1e-3);
   EXPECT_EQ(a.initial_accumulator_value, 1);  // the rest is still TF1's
   EXPECT_EQ(a.alpha, 0.9);
@@ -115,13 +116,13 @@ TEST(Options, ValidationNamesTheFieldAndTheValue) {
   expect_error(with([](Options& o) { o.momentum = -0.5; }), "momentum=-0.5");
   expect_error(with([](Options& o) { o.momentum = 1; }), "momentum=1");
   expect_error(with([](Options& o) { o.weight_decay = -0.1; }), "weight_decay=-0.1");
-  expect_error(with([](Options& o) { o.nesterov = true; }), "nesterov=true: Nesterov needs momentum");
+  expect_error(with([](Options& o) { o.nesterov = true; }),
+               "nesterov=true: Nesterov needs momentum");
   expect_error(with([](Options& o) { o.weight_decay_uses_lr = false; }),
                "weight_decay_uses_lr=false");
-  expect_error(with([](Options& o) {
-                 o.decoupled_weight_decay = true, o.weight_decay = 200, o.lr = 0.01;
-               }),
-               "weight_decay=200");
+  expect_error(
+      with([](Options& o) { o.decoupled_weight_decay = true, o.weight_decay = 200, o.lr = 0.01; }),
+      "weight_decay=200");
   expect_error(with([](Options& o) { o = Options::sgd(0.1), o.centered = true; }), "centered=true");
   expect_error(with([](Options& o) { o = Options::adagrad(), o.bias_correction = true; }),
                "bias_correction=true");

@@ -41,7 +41,8 @@ TEST(Properties, WorkedNumbersOfSemanticsMd) {
   for (const auto& e : expected) {
     Options o = Options::from_flavor(e.flavor);
     o.lr = 0.016, o.alpha = 0.9, o.eps = 1e-3, o.momentum = 0.9;
-    const auto theta = run(o, std::vector<double>(4, 0.0), 1, [&](int, std::size_t j) { return g[j]; });
+    const auto theta =
+        run(o, std::vector<double>(4, 0.0), 1, [&](int, std::size_t j) { return g[j]; });
     for (std::size_t j = 0; j < 4; ++j) {
       EXPECT_NEAR(theta[0][j], e.delta[j], 5e-7) << to_string(e.flavor) << " element " << j;
     }
@@ -54,7 +55,9 @@ TEST(Properties, ScaleInvarianceGradientsTimesCGiveTheSameSteps) {
   testing::SplitMix64 rng(7);
   std::vector<double> noise(400 * 3);
   for (double& x : noise) x = rng.uniform();
-  auto g = [&](double c) { return [&, c](int t, std::size_t j) { return c * noise[(t - 1) * 3 + j]; }; };
+  auto g = [&](double c) {
+    return [&, c](int t, std::size_t j) { return c * noise[(t - 1) * 3 + j]; };
+  };
   const auto reference = run(o, {0.5, -0.5, 1.0}, 400, g(1.0));
   for (double c : {1e-4, 1e4}) {
     const auto scaled = run(o, {0.5, -0.5, 1.0}, 400, g(c));
@@ -107,7 +110,8 @@ TEST(Properties, AdaGradStallsWhereRMSPropRecovers) {
   // one memory 1/(1−ρ) = 10 steps multiplies it by about e^(1/2).
   const double growth = step(r, 131) / step(r, 121);
   EXPECT_NEAR(growth, std::pow(rho, -5.0), 0.05);
-  // After k steps of g = 1: v = 100²·ρ^k + (1 − ρ^k), so the step is lr/sqrt(v): 0.89·lr at k = 100.
+  // After k steps of g = 1: v = 100²·ρ^k + (1 − ρ^k), so the step is lr/sqrt(v): 0.89·lr at k =
+  // 100.
   const double v = 1e4 * std::pow(rho, 100) + (1 - std::pow(rho, 100));
   EXPECT_NEAR(step(r, 200), lr / std::sqrt(v), 1e-3 * lr);
   EXPECT_GT(step(r, 200), 0.85 * lr);
@@ -131,13 +135,14 @@ TEST(Properties, CenteredDenominatorTracksTheVarianceNotTheSecondMoment) {
   }
   const double v = opt.square_avg<double>(0, 0)[0], m = opt.grad_avg<double>(0, 0)[0];
   EXPECT_NEAR(v - m * m, sigma * sigma, 0.1 * sigma * sigma);  // the variance, ~0.25
-  EXPECT_NEAR(v, mean * mean + sigma * sigma, 1.0);           // the second moment, ~25.25
+  EXPECT_NEAR(v, mean * mean + sigma * sigma, 1.0);            // the second moment, ~25.25
 }
 
 TEST(Properties, AdamWithBeta1ZeroIsBiasCorrectedRMSPropWithEpsOutside) {
   // optax's equivalence, scale_by_rms(eps_in_sqrt=False, bias_correction=True) == adam(b1=0).
   Options rms = Options::from_flavor(Flavor::optax);
-  rms.lr = 0.01, rms.alpha = 0.999, rms.eps = 1e-8, rms.eps_in_sqrt = false, rms.bias_correction = true;
+  rms.lr = 0.01, rms.alpha = 0.999, rms.eps = 1e-8, rms.eps_in_sqrt = false,
+  rms.bias_correction = true;
   const Options adam = Options::adam(0.01, 0.0, 0.999, 1e-8);
   testing::SplitMix64 rng(3);
   std::vector<double> noise(300 * 4);
@@ -230,7 +235,8 @@ TEST(Properties, LrInMomentumMattersOnlyWhenTheLrChanges) {
     }
     return theta[0];
   };
-  EXPECT_NEAR(trajectory(true, Schedule::constant()), trajectory(false, Schedule::constant()), 1e-14);
+  EXPECT_NEAR(trajectory(true, Schedule::constant()), trajectory(false, Schedule::constant()),
+              1e-14);
   EXPECT_GT(std::abs(trajectory(true, Schedule::exponential(0.8)) -
                      trajectory(false, Schedule::exponential(0.8))),
             1e-3);

@@ -75,7 +75,12 @@ void walk_table() {
     if (v.uses_square_avg()) sq.assign(3, T(0.5));
     if (v.uses_grad_avg()) avg.assign(3, T(0.1));
     if (v.uses_momentum_buffer()) mom.assign(3, T(0));
-    TensorTask task{param.data(), grad.data(), sq.data(), avg.data(), mom.data(), 3,
+    TensorTask task{param.data(),
+                    grad.data(),
+                    sq.data(),
+                    avg.data(),
+                    mom.data(),
+                    3,
                     coefficients(options_for(v), 1, 0.01)};
     reference_step(v, std::is_same_v<T, float> ? DType::f32 : DType::f64, {&task, 1});
     for (std::size_t j = 0; j < 3; ++j) {
@@ -88,8 +93,12 @@ void walk_table() {
   }
 }
 
-TEST(ReferenceKernel, WalksTheWholeTableFloat) { walk_table<float>(); }
-TEST(ReferenceKernel, WalksTheWholeTableDouble) { walk_table<double>(); }
+TEST(ReferenceKernel, WalksTheWholeTableFloat) {
+  walk_table<float>();
+}
+TEST(ReferenceKernel, WalksTheWholeTableDouble) {
+  walk_table<double>();
+}
 
 TEST(ReferenceKernel, MissingBuffersAreRefusedBeforeAnyWork) {
   Options o;

@@ -1,11 +1,12 @@
 // Learning-rate schedules: values against torch.optim.lr_scheduler's formulas, bad arguments.
+#include "rmsprop/schedule.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <numbers>
 
 #include "rmsprop/error.hpp"
-#include "rmsprop/schedule.hpp"
 
 namespace rmsprop {
 namespace {

@@ -1,7 +1,8 @@
 // The optimizer object: parameter groups over the user's buffers, the state it owns, step().
 //
 //   std::vector<float> w(n), g(n);
-//   rmsprop::Optimizer opt({rmsprop::Param::of(w, g)}, rmsprop::Options::from_flavor(rmsprop::Flavor::torch));
+//   rmsprop::Optimizer opt({rmsprop::Param::of(w, g)},
+//   rmsprop::Options::from_flavor(rmsprop::Flavor::torch));
 //   ... fill g ...; opt.step();
 //
 // Parameters and gradients stay the caller's memory and must outlive the optimizer; the state

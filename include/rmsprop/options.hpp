@@ -45,21 +45,22 @@ enum class NonFinitePolicy : std::uint8_t {
 
 struct Options {
   Algorithm algorithm = Algorithm::rmsprop;
-  double lr = 1e-2;                      // η
-  double alpha = 0.99;                   // ρ: decay of the square average (beta2 for Adam)
-  std::optional<double> grad_avg_decay;  // decay of grad_avg (centered m, Adam's beta1); unset: alpha
-  double eps = 1e-8;                     // ε
-  bool eps_in_sqrt = false;              // d = sqrt(v + ε) instead of sqrt(v) + ε
+  double lr = 1e-2;     // η
+  double alpha = 0.99;  // ρ: decay of the square average (beta2 for Adam)
+  std::optional<double>
+      grad_avg_decay;        // decay of grad_avg (centered m, Adam's beta1); unset: alpha
+  double eps = 1e-8;         // ε
+  bool eps_in_sqrt = false;  // d = sqrt(v + ε) instead of sqrt(v) + ε
   double initial_accumulator_value = 0;  // v₀ (1 for TF1 and timm RMSpropTF)
   double momentum = 0;                   // μ
   bool nesterov = false;                 // apply u + μ·b instead of b
-  bool lr_in_momentum = false;           // b = μ·b + η·u; θ -= b   (else b = μ·b + u; θ -= η·b)
-  bool centered = false;                 // divide by the standard deviation: d from v − m²
-  bool bias_correction = false;          // v̂ = v/(1−ρ^t), and m̂ = m/(1−ρ_m^t) where m is used
-  double weight_decay = 0;               // λ
-  bool decoupled_weight_decay = false;   // θ -= η·λ·θ before the step (else g += λ·θ)
-  bool weight_decay_uses_lr = true;      // decoupled only: false gives θ -= λ·θ
-  bool maximize = false;                 // ascend: g = −g first
+  bool lr_in_momentum = false;   // b = μ·b + η·u; θ -= b   (else b = μ·b + u; θ -= η·b)
+  bool centered = false;         // divide by the standard deviation: d from v − m²
+  bool bias_correction = false;  // v̂ = v/(1−ρ^t), and m̂ = m/(1−ρ_m^t) where m is used
+  double weight_decay = 0;       // λ
+  bool decoupled_weight_decay = false;  // θ -= η·λ·θ before the step (else g += λ·θ)
+  bool weight_decay_uses_lr = true;     // decoupled only: false gives θ -= λ·θ
+  bool maximize = false;                // ascend: g = −g first
   NonFinitePolicy non_finite = NonFinitePolicy::error;
 
   // The preset of a framework's RMSprop: its defaults and conventions.

@@ -77,13 +77,12 @@ struct Coefficients {
   T sq_correction{};   // 1/(1 − ρ^t), or 1
   T avg_correction{};  // 1/(1 − ρ_m^t), or 1
   T eps{};
-  T momentum{};        // μ
+  T momentum{};  // μ
 
   template <class U>
   RMSPROP_HOST_DEVICE static Coefficients cast(const Coefficients<U>& c) {
-    return {T(c.lr),        T(c.grad_sign),      T(c.weight_decay),
-            T(c.sq_decay),  T(c.sq_gain),        T(c.avg_gain),       T(c.sq_correction),
-            T(c.avg_correction), T(c.eps),       T(c.momentum)};
+    return {T(c.lr),       T(c.grad_sign),     T(c.weight_decay),   T(c.sq_decay), T(c.sq_gain),
+            T(c.avg_gain), T(c.sq_correction), T(c.avg_correction), T(c.eps),      T(c.momentum)};
   }
 };
 
@@ -130,7 +129,8 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void update(Element<V>& e, const Coeffi
 
   V u = g;
   if constexpr (kV.uses_square_avg()) {
-    e.square_avg = Ops::add(Ops::mul(e.square_avg, c.sq_decay), Ops::mul(Ops::mul(c.sq_gain, g), g));
+    e.square_avg =
+        Ops::add(Ops::mul(e.square_avg, c.sq_decay), Ops::mul(Ops::mul(c.sq_gain, g), g));
     V w = Ops::mul(e.square_avg, c.sq_correction);
     V m_hat{};
     if constexpr (kV.uses_grad_avg()) {

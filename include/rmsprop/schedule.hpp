@@ -32,7 +32,8 @@ class Schedule {
   const std::string& name() const { return name_; }
 
  private:
-  Schedule(Function function, std::string name) : function_(std::move(function)), name_(std::move(name)) {}
+  Schedule(Function function, std::string name)
+      : function_(std::move(function)), name_(std::move(name)) {}
   Function function_;
   std::string name_;
 };

@@ -61,8 +61,12 @@ void check_buffers(const Variant& v, const TensorTask& task, std::size_t index) 
 
 }  // namespace
 
-std::string_view to_string(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
-std::size_t size_of(DType dtype) { return dtype == DType::f32 ? 4 : 8; }
+std::string_view to_string(DType dtype) {
+  return dtype == DType::f32 ? "float32" : "float64";
+}
+std::size_t size_of(DType dtype) {
+  return dtype == DType::f32 ? 4 : 8;
+}
 
 void reference_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks) {
   const Variant v = kernels::canonical(variant);

@@ -291,7 +291,10 @@ def write_case(f, name, ours, dtype_name, seed, init, traj):
 
 
 def main():
+    # With --out DIR the files go to DIR (the reproducibility test compares them with ours).
     here = os.path.dirname(os.path.abspath(__file__))
+    if len(sys.argv) == 3 and sys.argv[1] == "--out":
+        here = sys.argv[2]
     torch.set_num_threads(1)
     dtypes = [("f32", np.float32), ("f64", np.float64)]
     with open(os.path.join(here, "torch.txt"), "w") as f:
