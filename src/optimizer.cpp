@@ -150,8 +150,8 @@ StepResult Optimizer::step() {
       tasks[int(p.dtype)].push_back(t);
       ++result.updated;
     }
-    reference_step(v, DType::f32, tasks[0]);
-    reference_step(v, DType::f64, tasks[1]);
+    fused_step(v, DType::f32, tasks[0], impl_->kernel);
+    fused_step(v, DType::f64, tasks[1], impl_->kernel);
   }
   ++impl_->steps_taken;
   return result;
@@ -198,6 +198,15 @@ void Optimizer::set_param(std::size_t group, std::size_t index, const Param& par
                           std::to_string(p.size) + " and dtype " + std::string(to_string(p.dtype)));
   }
   p = param;
+}
+
+void Optimizer::set_kernel_config(const KernelConfig& config) {
+  std::vector<TensorTask> none;
+  fused_step(Variant{}, DType::f32, none, config);  // validates threads and target
+  impl_->kernel = config;
+}
+const KernelConfig& Optimizer::kernel_config() const {
+  return impl_->kernel;
 }
 
 void Optimizer::set_schedule(Schedule schedule) {

@@ -50,6 +50,7 @@ struct Optimizer::Impl {
   std::vector<Group> groups;
   Schedule schedule = Schedule::constant();
   std::int64_t steps_taken = 0;
+  KernelConfig kernel;
 };
 
 }  // namespace rmsprop

@@ -72,6 +72,11 @@ class Optimizer {
   // Re-points a parameter at new buffers of the same size and dtype (e.g. a fresh gradient).
   void set_param(std::size_t group, std::size_t index, const Param& param);
 
+  // How step() runs the fused kernel: threads (default all cores) and SIMD target (default the
+  // best this CPU has). Results are bitwise the same for every setting.
+  void set_kernel_config(const KernelConfig& config);
+  const KernelConfig& kernel_config() const;
+
   // The learning-rate schedule, shared by all groups: each group's rate at a step is
   // schedule.lr(group base lr, steps taken so far).
   void set_schedule(Schedule schedule);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "check.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
 #include "variant_table.hpp"
@@ -32,20 +33,7 @@ void reference_task(const TensorTask& task) {
   }
 }
 
-using TaskFn = void (*)(const TensorTask&);
-
-template <class T>
-struct MakeReference {
-  template <Variant kV>
-  static constexpr TaskFn entry() {
-    return &reference_task<kV, T>;
-  }
-};
-
-constexpr auto kF32 = kernels::make_table<MakeReference<float>>();
-constexpr auto kF64 = kernels::make_table<MakeReference<double>>();
-
-void check_buffers(const Variant& v, const TensorTask& task, std::size_t index) {
+void check_task(const Variant& v, const TensorTask& task, std::size_t index) {
   auto need = [&](bool needed, const void* buffer, const char* name) {
     if (needed && buffer == nullptr && task.size > 0) {
       throw InvalidArgument("tensor " + std::to_string(index) + ": " + name +
@@ -59,7 +47,24 @@ void check_buffers(const Variant& v, const TensorTask& task, std::size_t index) 
   need(v.uses_momentum_buffer(), task.momentum_buffer, "momentum_buffer");
 }
 
+using TaskFn = void (*)(const TensorTask&);
+
+template <class T>
+struct MakeReference {
+  template <Variant kV>
+  static constexpr TaskFn entry() {
+    return &reference_task<kV, T>;
+  }
+};
+
+constexpr auto kF32 = kernels::make_table<MakeReference<float>>();
+constexpr auto kF64 = kernels::make_table<MakeReference<double>>();
+
 }  // namespace
+
+void kernels::check_tasks(const Variant& variant, std::span<const TensorTask> tasks) {
+  for (std::size_t i = 0; i < tasks.size(); ++i) check_task(variant, tasks[i], i);
+}
 
 std::string_view to_string(DType dtype) {
   return dtype == DType::f32 ? "float32" : "float64";
@@ -71,7 +76,7 @@ std::size_t size_of(DType dtype) {
 void reference_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks) {
   const Variant v = kernels::canonical(variant);
   TaskFn fn = (dtype == DType::f32 ? kF32 : kF64)[kernels::index_of(v)];
-  for (std::size_t i = 0; i < tasks.size(); ++i) check_buffers(v, tasks[i], i);
+  kernels::check_tasks(v, tasks);
   for (const TensorTask& task : tasks) fn(task);
 }
 

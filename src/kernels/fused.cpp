@@ -1,0 +1,127 @@
+// The fused kernel's front end: picks the SIMD target, cuts the tasks into chunks and deals
+// them to threads.
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "check.hpp"
+#include "fused_table.hpp"
+#include "rmsprop/error.hpp"
+#include "rmsprop/kernel.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace rmsprop {
+namespace {
+
+struct Chunk {
+  const TensorTask* task;
+  std::size_t begin, end;
+};
+
+const kernels::FusedTables& tables_for(SimdTarget target) {
+  switch (target) {
+#if defined(RMSPROP_X86_TARGETS)
+    case SimdTarget::avx512:
+      return kernels::avx512::tables();
+    case SimdTarget::avx2:
+      return kernels::avx2::tables();
+#endif
+    default:
+      return kernels::baseline::tables();
+  }
+}
+
+std::vector<SimdTarget> detect_targets() {
+  std::vector<SimdTarget> targets = {SimdTarget::baseline};
+#if defined(RMSPROP_X86_TARGETS)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v3")) targets.push_back(SimdTarget::avx2);
+  if (__builtin_cpu_supports("x86-64-v4")) targets.push_back(SimdTarget::avx512);
+#endif
+  return targets;
+}
+
+SimdTarget pick_default() {
+  const auto targets = available_simd_targets();
+  SimdTarget best = targets.back();
+  if (const char* forced = std::getenv("RMSPROP_SIMD")) {
+    for (SimdTarget t : targets) {
+      if (to_string(t) == forced) return t;
+    }
+    std::string valid;
+    for (SimdTarget t : targets) valid += (valid.empty() ? "" : ", ") + std::string(to_string(t));
+    throw InvalidOption("RMSPROP_SIMD=" + std::string(forced) +
+                        " is not a target this build and CPU have (" + valid + ")");
+  }
+  return best;
+}
+
+// Below this many elements in all, threads cost more than they save.
+constexpr std::size_t kParallelThreshold = 4 * kChunkElements;
+
+}  // namespace
+
+std::string_view to_string(SimdTarget target) {
+  switch (target) {
+    case SimdTarget::baseline:
+      return "baseline";
+    case SimdTarget::avx2:
+      return "avx2";
+    case SimdTarget::avx512:
+      return "avx512";
+  }
+  return "?";
+}
+
+std::span<const SimdTarget> available_simd_targets() {
+  static const std::vector<SimdTarget> kTargets = detect_targets();
+  return kTargets;
+}
+
+SimdTarget default_simd_target() {
+  static const SimdTarget kDefault = pick_default();
+  return kDefault;
+}
+
+void fused_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks,
+                const KernelConfig& config) {
+  const Variant v = kernels::canonical(variant);
+  kernels::check_tasks(v, tasks);
+  if (config.threads < 0) {
+    throw InvalidArgument("threads=" + std::to_string(config.threads) + ": must be >= 0");
+  }
+  const SimdTarget target = config.target.value_or(default_simd_target());
+  bool known = false;
+  for (SimdTarget t : available_simd_targets()) known = known || t == target;
+  if (!known) {
+    throw InvalidArgument("SIMD target " + std::string(to_string(target)) +
+                          " is not available on this CPU or build");
+  }
+  const auto& table = dtype == DType::f32 ? tables_for(target).f32 : tables_for(target).f64;
+  const kernels::RangeFn fn = table[kernels::index_of(v)];
+
+  std::vector<Chunk> chunks;
+  std::size_t total = 0;
+  for (const TensorTask& t : tasks) {
+    for (std::size_t begin = 0; begin < t.size; begin += kChunkElements) {
+      chunks.push_back({&t, begin, std::min(t.size, begin + kChunkElements)});
+    }
+    total += t.size;
+  }
+  const long n = long(chunks.size());
+  int threads = config.threads;
+#if defined(_OPENMP)
+  if (threads == 0) threads = omp_get_max_threads();
+#endif
+  if (total < kParallelThreshold || threads <= 1) {
+    for (const Chunk& c : chunks) fn(*c.task, c.begin, c.end);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (long i = 0; i < n; ++i) fn(*chunks[i].task, chunks[i].begin, chunks[i].end);
+}
+
+}  // namespace rmsprop
