@@ -1,0 +1,292 @@
+// rmsprop-bench: the optimizer step against this machine's memory roofline, the obvious fused
+// loop, and PyTorch's torch.optim.RMSprop, all measured in one run (docs/benchmarks.md).
+//
+//   rmsprop-bench [--json] [--quick] [--threads N] [--no-torch] [--python PATH]
+//
+// Times are the median over repeated steps; ours is measured before and after PyTorch
+// (alternated, since this machine is noisy) and the better median is reported with both.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "naive_loop.hpp"
+#include "rmsprop/kernel.hpp"
+#include "rmsprop/optimizer.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Settings {
+  bool json = false, quick = false, torch = true;
+  int threads = 0;
+  std::string python = "/usr/bin/python3";
+};
+
+struct Shape {
+  std::string name;
+  std::size_t tensors, elements;  // elements per tensor
+};
+
+struct VariantCase {
+  std::string name;
+  bool momentum, centered, bias_correction;
+  int buffers;  // state buffers read and written besides param (written) and grad (read)
+};
+
+const VariantCase kVariants[] = {
+    {"plain", false, false, false, 1},
+    {"momentum", true, false, false, 2},
+    {"centered+momentum", true, true, false, 3},
+    {"bias-corrected", false, false, true, 1},
+};
+
+std::size_t bytes_per_element(const VariantCase& v) {
+  // param read+write, grad read, each state buffer read+write; float32
+  return 4 * (2 + 1 + 2 * std::size_t(v.buffers));
+}
+
+template <class F>
+double median_seconds(int repeats, F f) {
+  std::vector<double> t;
+  f();  // warm up: pages touched, threads started
+  for (int i = 0; i < repeats; ++i) {
+    auto start = Clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Realistic values (random parameters and gradients, state of a run in progress): constant
+// data drives centered variants into v − m² ≈ 0 and subnormal slow paths.
+struct Buffers {
+  std::vector<std::unique_ptr<float[]>> p, g, v, m, b;
+  Buffers(const Shape& s) {
+    std::uint64_t x = 12345;
+    auto uniform = [&x] {  // splitmix64 -> [0, 1)
+      std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return float((z ^ (z >> 31)) >> 40) * 0x1p-24f;
+    };
+    auto make = [&](std::vector<std::unique_ptr<float[]>>& list, float lo, float hi) {
+      list.emplace_back(new float[s.elements]);
+      for (std::size_t i = 0; i < s.elements; ++i) list.back()[i] = lo + (hi - lo) * uniform();
+    };
+    for (std::size_t k = 0; k < s.tensors; ++k) {
+      make(p, -1, 1), make(g, -1, 1), make(v, 0.5, 1), make(m, -0.1, 0.1), make(b, -0.1, 0.1);
+    }
+  }
+};
+
+// The memory roofline, float32, all threads: STREAM-like copy and triad (bytes counted as
+// STREAM does: 8 and 12 per element, though their stores also read the line first), and an
+// in-place update a[i] += s·b[i], the optimizer's own access pattern (read, then write the
+// line just read: 12 bytes moved per element, no hidden read-for-ownership). The optimizer's
+// fraction of roofline is against the in-place figure.
+struct Roofline {
+  double copy_gbs, triad_gbs, inplace_gbs;
+};
+
+Roofline measure_roofline(std::size_t n, int threads, int repeats) {
+  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
+  std::fill_n(a.get(), n, 1.0f), std::fill_n(b.get(), n, 2.0f), std::fill_n(c.get(), n, 3.0f);
+  const long ln = long(n);
+  float* A = a.get();
+  const float *B = b.get(), *C = c.get();
+  const double copy = median_seconds(repeats, [&] {
+#pragma omp parallel for simd schedule(static) num_threads(threads)
+    for (long i = 0; i < ln; ++i) A[i] = B[i];
+  });
+  const double triad = median_seconds(repeats, [&] {
+#pragma omp parallel for simd schedule(static) num_threads(threads)
+    for (long i = 0; i < ln; ++i) A[i] = B[i] + 3.0f * C[i];
+  });
+  float* Aw = a.get();
+  const double inplace = median_seconds(repeats, [&] {
+#pragma omp parallel for simd schedule(static) num_threads(threads)
+    for (long i = 0; i < ln; ++i) Aw[i] = Aw[i] + 1e-7f * B[i];
+  });
+  return {8.0 * double(n) / copy / 1e9, 12.0 * double(n) / triad / 1e9,
+          12.0 * double(n) / inplace / 1e9};
+}
+
+void naive_step(const VariantCase& v, Buffers& buf, const Shape& s, int threads, long step) {
+  const float bc = v.bias_correction ? float(1.0 / (1.0 - std::pow(0.99, double(step)))) : 1.0f;
+  for (std::size_t k = 0; k < s.tensors; ++k) {
+    naive_loop(v.momentum, v.centered, buf.p[k].get(), buf.g[k].get(), buf.v[k].get(),
+               buf.m[k].get(), buf.b[k].get(), long(s.elements), threads, bc);
+  }
+}
+
+void ours_prepare(const VariantCase& v, Buffers& buf, const Shape& s, rmsprop::Options& o,
+                  std::vector<rmsprop::TensorTask>& tasks) {
+  o = rmsprop::Options{};
+  o.momentum = v.momentum ? 0.9 : 0;
+  o.centered = v.centered;
+  o.bias_correction = v.bias_correction;
+  tasks.clear();
+  for (std::size_t k = 0; k < s.tensors; ++k) {
+    tasks.push_back({buf.p[k].get(), buf.g[k].get(), buf.v[k].get(), buf.m[k].get(), buf.b[k].get(),
+                     s.elements, rmsprop::coefficients(o, 1, o.lr)});
+  }
+}
+
+// PyTorch's figures for every (variant, shape), from one Python process: {key: seconds}.
+std::map<std::string, double> measure_torch(const Settings& st, const std::vector<Shape>& shapes,
+                                            int repeats) {
+  std::map<std::string, double> out;
+  std::ostringstream cmd;
+  cmd << st.python << " " << RMSPROP_BENCH_DIR << "/torch_rmsprop.py --repeats " << repeats
+      << " --threads " << (st.threads ? st.threads : omp_get_max_threads());
+  for (const Shape& s : shapes)
+    cmd << " --shape " << s.name << ":" << s.tensors << "x" << s.elements;
+  FILE* pipe = popen(cmd.str().c_str(), "r");
+  if (!pipe) return out;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe)) {
+    char key[256];
+    double seconds;
+    if (std::sscanf(line, "%255s %lf", key, &seconds) == 2) out[key] = seconds;
+  }
+  if (pclose(pipe) != 0) std::fprintf(stderr, "rmsprop-bench: PyTorch measurement failed\n");
+  return out;
+}
+
+// A JSON number, or null for a figure that was not measured.
+std::string json_number(double x) {
+  if (!std::isfinite(x)) return "null";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", x);
+  return text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings st;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json")
+      st.json = true;
+    else if (a == "--quick")
+      st.quick = true;
+    else if (a == "--no-torch")
+      st.torch = false;
+    else if (a == "--threads" && i + 1 < argc)
+      st.threads = std::atoi(argv[++i]);
+    else if (a == "--python" && i + 1 < argc)
+      st.python = argv[++i];
+    else {
+      std::fprintf(stderr,
+                   "usage: rmsprop-bench [--json] [--quick] [--threads N] [--no-torch] "
+                   "[--python PATH]\n");
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  if (st.threads < 0) {
+    std::fprintf(stderr, "rmsprop-bench: --threads %d: must be >= 0\n", st.threads);
+    return 2;
+  }
+  const int threads = st.threads ? st.threads : omp_get_max_threads();
+  const int repeats = st.quick ? 5 : 15;
+  const std::vector<Shape> shapes =
+      st.quick ? std::vector<Shape>{{"1x2^22", 1, 1u << 22}, {"512x8192", 512, 8192}}
+               : std::vector<Shape>{{"1x2^25", 1, 1u << 25}, {"4096x8192", 4096, 8192}};
+
+  const Roofline roof = measure_roofline(shapes[0].elements * shapes[0].tensors, threads, repeats);
+  struct Row {
+    std::string variant, shape;
+    std::size_t tensors, elements, bytes;
+    double ours1, ours2, naive, torch_foreach = NAN, torch_single = NAN;
+  };
+  std::vector<Row> rows;
+  const rmsprop::KernelConfig config{st.threads, {}};
+  auto measure_ours = [&](const VariantCase& v, const Shape& s) {
+    Buffers buf(s);
+    rmsprop::Options o;
+    std::vector<rmsprop::TensorTask> tasks;
+    ours_prepare(v, buf, s, o, tasks);
+    const auto variant = rmsprop::variant_of(o);
+    return median_seconds(
+        repeats, [&] { rmsprop::fused_step(variant, rmsprop::DType::f32, tasks, config); });
+  };
+  for (const VariantCase& v : kVariants) {
+    for (const Shape& s : shapes) {
+      Row r{v.name, s.name, s.tensors, s.elements, bytes_per_element(v), 0, 0, 0};
+      r.ours1 = measure_ours(v, s);
+      Buffers buf(s);
+      long step = 0;
+      r.naive = median_seconds(repeats, [&] { naive_step(v, buf, s, threads, ++step); });
+      rows.push_back(r);
+    }
+  }
+  std::map<std::string, double> torch;
+  if (st.torch) torch = measure_torch(st, shapes, repeats);
+  std::size_t i = 0;
+  for (const VariantCase& v : kVariants) {
+    for (const Shape& s : shapes) {
+      Row& r = rows[i++];
+      r.ours2 = measure_ours(v, s);
+      auto find = [&](const std::string& mode) {
+        auto it = torch.find(v.name + "/" + s.name + "/" + mode);
+        return it == torch.end() ? NAN : it->second;
+      };
+      r.torch_foreach = find("foreach");
+      r.torch_single = find("single");
+    }
+  }
+
+  const std::string target(rmsprop::to_string(rmsprop::default_simd_target()));
+  if (st.json) {
+    std::printf(
+        "{\"simd_target\": \"%s\", \"threads\": %d, \"roofline\": {\"copy_gbs\": %.3f, "
+        "\"triad_gbs\": %.3f, \"inplace_update_gbs\": %.3f},\n \"cases\": [\n",
+        target.c_str(), threads, roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs);
+  } else {
+    std::printf(
+        "SIMD target %s, %d threads; roofline (float32): copy %.2f GB/s, triad %.2f GB/s "
+        "(STREAM byte counts), in-place update %.2f GB/s (%%roof below)\n",
+        target.c_str(), threads, roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs);
+    std::printf("%-18s %-10s %9s %7s %7s %6s %9s %8s %8s %8s %8s\n", "variant", "shape", "ours s",
+                "Gel/s", "GB/s", "%roof", "naive s", "ours/nv", "torch fe", "x fe", "x single");
+  }
+  for (std::size_t k = 0; k < rows.size(); ++k) {
+    const Row& r = rows[k];
+    const double ours = std::min(r.ours1, r.ours2);
+    const double elements = double(r.tensors * r.elements);
+    const double gels = elements / ours / 1e9, gbs = gels * double(r.bytes);
+    const double roof_fraction = gbs / roof.inplace_gbs;
+    const double vs_naive = r.naive / ours;  // throughput ratio ours/naive
+    if (st.json) {
+      std::printf(
+          "  {\"variant\": \"%s\", \"dtype\": \"float32\", \"tensors\": %zu, \"elements\": %zu, "
+          "\"threads\": %d, \"seconds_per_step\": %.6g, \"seconds_per_step_runs\": [%.6g, %.6g], "
+          "\"g_elements_per_s\": %.4g, \"gb_per_s\": %.4g, \"fraction_of_roofline\": %.4g, "
+          "\"naive_loop_seconds\": %.6g, \"ours_over_naive_throughput\": %.4g, "
+          "\"torch_foreach_seconds\": %s, \"torch_single_seconds\": %s, "
+          "\"speedup_vs_torch_foreach\": %s, \"speedup_vs_torch_single\": %s}%s\n",
+          r.variant.c_str(), r.tensors, r.elements, threads, ours, r.ours1, r.ours2, gels, gbs,
+          roof_fraction, r.naive, vs_naive, json_number(r.torch_foreach).c_str(),
+          json_number(r.torch_single).c_str(), json_number(r.torch_foreach / ours).c_str(),
+          json_number(r.torch_single / ours).c_str(), k + 1 < rows.size() ? "," : "");
+    } else {
+      std::printf("%-18s %-10s %9.5f %7.2f %7.2f %5.0f%% %9.5f %8.2f %8.4f %8.2f %8.2f\n",
+                  r.variant.c_str(), r.shape.c_str(), ours, gels, gbs, 100 * roof_fraction, r.naive,
+                  vs_naive, r.torch_foreach, r.torch_foreach / ours, r.torch_single / ours);
+    }
+  }
+  if (st.json) std::printf(" ]}\n");
+  return 0;
+}
