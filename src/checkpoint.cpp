@@ -25,7 +25,7 @@ namespace {
 constexpr std::array<char, 8> kMagic = {'R', 'M', 'S', 'P', 'C', 'K', 'P', 'T'};
 constexpr std::size_t kHeaderBytes = 24;
 constexpr std::size_t kTrailerBytes = 4;
-enum : std::uint8_t { kHasSquareAvg = 1, kHasGradAvg = 2, kHasMomentum = 4 };
+enum : std::uint8_t { kHasSquareAvg = 1, kHasGradAvg = 2, kHasMomentum = 4, kHasMaster = 8 };
 
 class Writer {
  public:
@@ -184,11 +184,12 @@ void Optimizer::save(const std::filesystem::path& path) const {
       w.put(std::uint8_t(p.dtype));
       w.put(std::uint64_t(p.size));
       w.put(s.step);
-      std::uint8_t mask = (s.square_avg.empty() ? 0 : kHasSquareAvg) |
-                          (s.grad_avg.empty() ? 0 : kHasGradAvg) |
-                          (s.momentum_buffer.empty() ? 0 : kHasMomentum);
+      w.put(std::uint8_t(s.state_dtype));
+      std::uint8_t mask =
+          (s.square_avg.empty() ? 0 : kHasSquareAvg) | (s.grad_avg.empty() ? 0 : kHasGradAvg) |
+          (s.momentum_buffer.empty() ? 0 : kHasMomentum) | (s.master.empty() ? 0 : kHasMaster);
       w.put(mask);
-      for (const AlignedBuffer* b : {&s.square_avg, &s.grad_avg, &s.momentum_buffer}) {
+      for (const AlignedBuffer* b : {&s.square_avg, &s.grad_avg, &s.momentum_buffer, &s.master}) {
         w.put_bytes(b->data(), b->bytes());
       }
     }
@@ -274,12 +275,25 @@ void Optimizer::load(const std::filesystem::path& path) {
       ParamState& s = states[gi][i];
       s.step = r.get<std::int64_t>("step count");
       if (s.step < 0) fail(at + " has a negative step count " + std::to_string(s.step));
+      const auto state_dtype = r.get<std::uint8_t>("state dtype");
+      const bool half = p.dtype == DType::bf16 || p.dtype == DType::f16;
+      const bool state_ok = p.dtype == DType::f64 ? state_dtype == std::uint8_t(DType::f64)
+                                                  : (state_dtype == std::uint8_t(DType::f32) ||
+                                                     state_dtype == std::uint8_t(DType::bf16));
+      if (!state_ok) {
+        fail(at + " has state dtype code " + std::to_string(state_dtype) + ", invalid for " +
+             std::string(to_string(p.dtype)) + " parameters");
+      }
+      s.state_dtype = DType(state_dtype);
       const auto mask = r.get<std::uint8_t>("buffer mask");
-      if (mask > 7) fail(at + " has an invalid buffer mask " + std::to_string(mask));
-      const std::size_t bytes = p.size * size_of(p.dtype);
+      if (mask > 15 || ((mask & kHasMaster) && !half)) {
+        fail(at + " has an invalid buffer mask " + std::to_string(mask));
+      }
+      const std::size_t bytes = p.size * size_of(s.state_dtype);
       if (mask & kHasSquareAvg) copy_buffer(r, s.square_avg, bytes, "square_avg");
       if (mask & kHasGradAvg) copy_buffer(r, s.grad_avg, bytes, "grad_avg");
       if (mask & kHasMomentum) copy_buffer(r, s.momentum_buffer, bytes, "momentum_buffer");
+      if (mask & kHasMaster) copy_buffer(r, s.master, p.size * 4, "master weights");
     }
   }
   if (!r.at_end()) fail("unexpected bytes after the last parameter");

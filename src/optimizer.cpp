@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "kernels/storage.hpp"
 #include "optimizer_impl.hpp"
 #include "rmsprop/error.hpp"
 #include "text.hpp"
@@ -16,31 +17,69 @@ std::string where(std::size_t group, std::size_t index) {
   return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
 }
 
-template <class T>
-void fill(AlignedBuffer& buffer, std::size_t size, double value) {
-  T* data = reinterpret_cast<T*>(buffer.data());
-  std::fill(data, data + size, T(value));
+// Fills a new buffer of `size` values of `dtype` from values(i).
+template <class Values>
+AlignedBuffer make_buffer(DType dtype, std::size_t size, Values values) {
+  AlignedBuffer buffer(size * size_of(dtype));
+  for (std::size_t i = 0; i < size; ++i) {
+    kernels::store_from_double(dtype, buffer.data(), i, values(i));
+  }
+  return buffer;
 }
 
-// Creates the state buffers the variant needs and the parameter lacks.
-void ensure_state(ParamState& state, const Param& p, const Variant& v, const Options& o) {
+// Brings a parameter's state to what this step's variant and precision need: creates missing
+// buffers (square_avg at initial_accumulator_value, the others at 0, the master copy from the
+// parameter), converts buffers kept in another state dtype, drops an unused master copy.
+void ensure_state(ParamState& state, const Param& p, const Variant& v, const Options& o,
+                  const Precision& precision) {
+  if (p.size == 0) return;
+  for (AlignedBuffer* b : {&state.square_avg, &state.grad_avg, &state.momentum_buffer}) {
+    if (b->empty() || state.state_dtype == precision.state) continue;
+    const AlignedBuffer old = std::move(*b);
+    *b = make_buffer(precision.state, p.size, [&](std::size_t i) {
+      return kernels::load_as_double(state.state_dtype, old.data(), i);
+    });
+  }
+  state.state_dtype = precision.state;
   auto make = [&](AlignedBuffer& buffer, bool needed, double initial) {
-    if (!needed || !buffer.empty() || p.size == 0) return;
-    buffer = AlignedBuffer(p.size * size_of(p.dtype));
-    if (p.dtype == DType::f32) {
-      fill<float>(buffer, p.size, initial);
-    } else {
-      fill<double>(buffer, p.size, initial);
-    }
+    if (!needed || !buffer.empty()) return;
+    buffer = make_buffer(precision.state, p.size, [&](std::size_t) { return initial; });
   };
   make(state.square_avg, v.uses_square_avg(), o.initial_accumulator_value);
   make(state.grad_avg, v.uses_grad_avg(), 0.0);
   make(state.momentum_buffer, v.uses_momentum_buffer(), 0.0);
+  if (!precision.master_weights) {
+    state.master = AlignedBuffer();
+  } else if (state.master.empty()) {
+    state.master = make_buffer(DType::f32, p.size, [&](std::size_t i) {
+      return kernels::load_as_double(p.dtype, p.data, i);
+    });
+  }
 }
 
-double value_at(DType dtype, const void* data, std::size_t i) {
-  return dtype == DType::f32 ? double(static_cast<const float*>(data)[i])
-                             : static_cast<const double*>(data)[i];
+// A per-parameter, per-step seed for stochastic rounding (splitmix64 of the three numbers).
+std::uint32_t rounding_seed(std::size_t group, std::size_t index, std::int64_t step) {
+  std::uint64_t z = (std::uint64_t(group) << 48) ^ (std::uint64_t(index) << 24) ^
+                    std::uint64_t(step) ^ 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return std::uint32_t(z ^ (z >> 31));
+}
+
+// Checks that every parameter's dtype goes with the group's storage options.
+void check_group(const std::vector<Param>& params, const Options& o, std::size_t group) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const DType dtype = params[i].dtype;
+    if (dtype == DType::f64 && o.state_dtype == StateDType::bfloat16) {
+      throw InvalidArgument(where(group, i) +
+                            ": float64 parameters keep float64 state; state_dtype=bfloat16 is "
+                            "for float32 and 16-bit parameters");
+    }
+    if (o.stochastic_rounding && dtype == DType::f16) {
+      throw InvalidArgument(where(group, i) +
+                            ": stochastic_rounding is for bfloat16 parameters, not float16");
+    }
+  }
 }
 
 }  // namespace
@@ -51,6 +90,22 @@ Param Param::of(std::span<float> data, std::span<float> grad) {
                           " values but grad has " + std::to_string(grad.size()));
   }
   return {data.data(), grad.data(), data.size(), DType::f32};
+}
+
+Param Param::of(std::span<bfloat16> data, std::span<bfloat16> grad) {
+  if (data.size() != grad.size()) {
+    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
+                          " values but grad has " + std::to_string(grad.size()));
+  }
+  return {data.data(), grad.data(), data.size(), DType::bf16};
+}
+
+Param Param::of(std::span<float16> data, std::span<float16> grad) {
+  if (data.size() != grad.size()) {
+    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
+                          " values but grad has " + std::to_string(grad.size()));
+  }
+  return {data.data(), grad.data(), data.size(), DType::f16};
 }
 
 Param Param::of(std::span<double> data, std::span<double> grad) {
@@ -84,8 +139,8 @@ void Optimizer::add_param_group(ParamGroup group) {
     if (p.data == nullptr && p.size > 0) {
       throw InvalidArgument(where(group_index, i) + ": data is null");
     }
-    if (p.dtype != DType::f32 && p.dtype != DType::f64) {
-      throw InvalidArgument(where(group_index, i) + ": unsupported dtype " +
+    if (std::uint8_t(p.dtype) > std::uint8_t(DType::f16)) {
+      throw InvalidArgument(where(group_index, i) + ": unsupported dtype code " +
                             std::to_string(int(p.dtype)));
     }
     if (p.size > 0 && !seen.insert(p.data).second) {
@@ -93,6 +148,7 @@ void Optimizer::add_param_group(ParamGroup group) {
                             ": this buffer is already a parameter of the optimizer");
     }
   }
+  check_group(group.params, group.options, group_index);
   Group g{group.options, std::move(group.params), {}};
   g.states.resize(g.params.size());
   impl_->groups.push_back(std::move(g));
@@ -112,7 +168,7 @@ StepResult Optimizer::step() {
       if (g.options.non_finite == NonFinitePolicy::error) {
         throw NonFiniteError("non-finite gradient in " + where(gi, i) + " at element " +
                              std::to_string(at) + ": " +
-                             format_double(value_at(p.dtype, p.grad, at)) +
+                             format_double(kernels::load_as_double(p.dtype, p.grad, at)) +
                              " (policy non_finite=error: nothing was changed)");
       }
       ++result.non_finite;
@@ -128,16 +184,18 @@ StepResult Optimizer::step() {
     lrs.push_back(impl_->schedule.lr(g.options.lr, impl_->steps_taken));
   }
 
-  std::vector<TensorTask> tasks[2];  // by dtype
+  // One fused call per (group, precision): a group's float32 and bfloat16 parameters, say.
+  std::vector<std::pair<Precision, std::vector<TensorTask>>> calls;
   for (std::size_t gi = 0; gi < impl_->groups.size(); ++gi) {
     Group& g = impl_->groups[gi];
     const Variant v = variant_of(g.options);
-    for (auto& list : tasks) list.clear();
+    calls.clear();
     for (std::size_t i = 0; i < g.params.size(); ++i) {
       const Param& p = g.params[i];
       if (p.grad == nullptr) continue;
+      const Precision precision = precision_for(p.dtype, g.options);
       ParamState& s = g.states[i];
-      ensure_state(s, p, v, g.options);
+      ensure_state(s, p, v, g.options, precision);
       ++s.step;
       TensorTask t;
       t.param = p.data;
@@ -145,13 +203,17 @@ StepResult Optimizer::step() {
       t.square_avg = s.square_avg.data();
       t.grad_avg = s.grad_avg.data();
       t.momentum_buffer = s.momentum_buffer.data();
+      t.master = reinterpret_cast<float*>(s.master.data());
       t.size = p.size;
       t.coefficients = coefficients(g.options, s.step, lrs[gi]);
-      tasks[int(p.dtype)].push_back(t);
+      t.rounding_seed = rounding_seed(gi, i, s.step);
+      auto call = std::find_if(calls.begin(), calls.end(),
+                               [&](const auto& c) { return c.first == precision; });
+      if (call == calls.end()) call = calls.insert(calls.end(), {precision, {}});
+      call->second.push_back(t);
       ++result.updated;
     }
-    fused_step(v, DType::f32, tasks[0], impl_->kernel);
-    fused_step(v, DType::f64, tasks[1], impl_->kernel);
+    for (const auto& [precision, tasks] : calls) fused_step(v, precision, tasks, impl_->kernel);
   }
   ++impl_->steps_taken;
   return result;
@@ -185,6 +247,7 @@ const Options& Optimizer::options(std::size_t group) const {
 void Optimizer::set_options(std::size_t group, const Options& options) {
   num_params(group);
   options.validate();
+  check_group(impl_->groups[group].params, options, group);
   impl_->groups[group].options = options;
 }
 
@@ -232,32 +295,43 @@ std::int64_t Optimizer::step_count(std::size_t group, std::size_t index) const {
 namespace {
 
 template <class T>
-std::span<const T> view(const Optimizer::Impl& impl, std::size_t group, std::size_t index,
-                        AlignedBuffer ParamState::*member) {
-  const Group& g = impl.groups.at(group);
-  const Param& p = g.params.at(index);
-  if ((p.dtype == DType::f32) != std::is_same_v<T, float>) {
-    throw InvalidArgument(where(group, index) + " holds " + std::string(to_string(p.dtype)) +
-                          " state");
-  }
-  const AlignedBuffer& b = g.states[index].*member;
+constexpr DType dtype_of = std::is_same_v<T, float>      ? DType::f32
+                           : std::is_same_v<T, double>   ? DType::f64
+                           : std::is_same_v<T, bfloat16> ? DType::bf16
+                                                         : DType::f16;
+
+template <class T>
+std::span<const T> view(const Optimizer& opt, const Optimizer::Impl& impl, std::size_t group,
+                        std::size_t index, AlignedBuffer ParamState::*member) {
+  opt.step_count(group, index);  // checks that the parameter exists
+  const Group& g = impl.groups[group];
+  const ParamState& s = g.states[index];
+  const AlignedBuffer& b = s.*member;
+  const DType stored = member == &ParamState::master ? DType::f32 : s.state_dtype;
   if (b.empty()) return {};
-  return {reinterpret_cast<const T*>(b.data()), p.size};
+  if (stored != dtype_of<T>) {
+    throw InvalidArgument(where(group, index) + " holds " + std::string(to_string(stored)) +
+                          " state, not " + std::string(to_string(dtype_of<T>)));
+  }
+  return {reinterpret_cast<const T*>(b.data()), g.params[index].size};
 }
 
 }  // namespace
 
 template <class T>
 std::span<const T> Optimizer::square_avg(std::size_t group, std::size_t index) const {
-  return view<T>(*impl_, group, index, &ParamState::square_avg);
+  return view<T>(*this, *impl_, group, index, &ParamState::square_avg);
 }
 template <class T>
 std::span<const T> Optimizer::grad_avg(std::size_t group, std::size_t index) const {
-  return view<T>(*impl_, group, index, &ParamState::grad_avg);
+  return view<T>(*this, *impl_, group, index, &ParamState::grad_avg);
 }
 template <class T>
 std::span<const T> Optimizer::momentum_buffer(std::size_t group, std::size_t index) const {
-  return view<T>(*impl_, group, index, &ParamState::momentum_buffer);
+  return view<T>(*this, *impl_, group, index, &ParamState::momentum_buffer);
+}
+std::span<const float> Optimizer::master_weights(std::size_t group, std::size_t index) const {
+  return view<float>(*this, *impl_, group, index, &ParamState::master);
 }
 
 template std::span<const float> Optimizer::square_avg(std::size_t, std::size_t) const;
@@ -266,5 +340,8 @@ template std::span<const float> Optimizer::grad_avg(std::size_t, std::size_t) co
 template std::span<const double> Optimizer::grad_avg(std::size_t, std::size_t) const;
 template std::span<const float> Optimizer::momentum_buffer(std::size_t, std::size_t) const;
 template std::span<const double> Optimizer::momentum_buffer(std::size_t, std::size_t) const;
+template std::span<const bfloat16> Optimizer::square_avg(std::size_t, std::size_t) const;
+template std::span<const bfloat16> Optimizer::grad_avg(std::size_t, std::size_t) const;
+template std::span<const bfloat16> Optimizer::momentum_buffer(std::size_t, std::size_t) const;
 
 }  // namespace rmsprop

@@ -19,6 +19,7 @@ constexpr std::array kAlgorithms = {Algorithm::rmsprop, Algorithm::adagrad, Algo
                                     Algorithm::sgd};
 constexpr std::array kPolicies = {NonFinitePolicy::error, NonFinitePolicy::skip,
                                   NonFinitePolicy::propagate};
+constexpr std::array kStateDTypes = {StateDType::float32, StateDType::bfloat16};
 
 template <class Enum, std::size_t N>
 Enum enum_from_string(std::string_view name, const std::array<Enum, N>& all, const char* what) {
@@ -101,6 +102,14 @@ std::string_view to_string(NonFinitePolicy policy) {
       return "propagate";
   }
   return "?";
+}
+
+std::string_view to_string(StateDType dtype) {
+  return dtype == StateDType::bfloat16 ? "bfloat16" : "float32";
+}
+
+StateDType state_dtype_from_string(std::string_view name) {
+  return enum_from_string(name, kStateDTypes, "state_dtype");
 }
 
 Flavor flavor_from_string(std::string_view name) {
@@ -214,42 +223,45 @@ void Options::set(std::string_view raw_name, std::string_view value) {
   for (char& c : name) c = c == '-' ? '_' : c;
   auto number = [&] { return parse_double(name, value); };
   auto flag = [&] { return parse_bool(name, value); };
-  if (name == "algorithm")
-    algorithm = algorithm_from_string(value);
-  else if (name == "lr")
-    lr = number();
-  else if (name == "alpha" || name == "rho")
-    alpha = number();
-  else if (name == "grad_avg_decay")
-    grad_avg_decay = number();
-  else if (name == "eps")
-    eps = number();
-  else if (name == "eps_in_sqrt")
-    eps_in_sqrt = flag();
-  else if (name == "initial_accumulator_value")
-    initial_accumulator_value = number();
-  else if (name == "momentum")
-    momentum = number();
-  else if (name == "nesterov")
-    nesterov = flag();
-  else if (name == "lr_in_momentum")
-    lr_in_momentum = flag();
-  else if (name == "centered")
-    centered = flag();
-  else if (name == "bias_correction")
-    bias_correction = flag();
-  else if (name == "weight_decay")
-    weight_decay = number();
-  else if (name == "decoupled_weight_decay")
-    decoupled_weight_decay = flag();
-  else if (name == "weight_decay_uses_lr")
-    weight_decay_uses_lr = flag();
-  else if (name == "maximize")
-    maximize = flag();
-  else if (name == "non_finite")
-    non_finite = non_finite_policy_from_string(value);
-  else
-    throw InvalidOption("unknown option '" + std::string(raw_name) + "'");
+  using Setter = void (*)(Options&, std::string_view, decltype(number)&, decltype(flag)&);
+  struct Field {
+    std::string_view name;
+    Setter set;
+  };
+  static constexpr Field kFields[] = {
+      {"algorithm",
+       [](Options& o, auto v, auto&, auto&) { o.algorithm = algorithm_from_string(v); }},
+      {"lr", [](Options& o, auto, auto& n, auto&) { o.lr = n(); }},
+      {"alpha", [](Options& o, auto, auto& n, auto&) { o.alpha = n(); }},
+      {"rho", [](Options& o, auto, auto& n, auto&) { o.alpha = n(); }},
+      {"grad_avg_decay", [](Options& o, auto, auto& n, auto&) { o.grad_avg_decay = n(); }},
+      {"eps", [](Options& o, auto, auto& n, auto&) { o.eps = n(); }},
+      {"eps_in_sqrt", [](Options& o, auto, auto&, auto& f) { o.eps_in_sqrt = f(); }},
+      {"initial_accumulator_value",
+       [](Options& o, auto, auto& n, auto&) { o.initial_accumulator_value = n(); }},
+      {"momentum", [](Options& o, auto, auto& n, auto&) { o.momentum = n(); }},
+      {"nesterov", [](Options& o, auto, auto&, auto& f) { o.nesterov = f(); }},
+      {"lr_in_momentum", [](Options& o, auto, auto&, auto& f) { o.lr_in_momentum = f(); }},
+      {"centered", [](Options& o, auto, auto&, auto& f) { o.centered = f(); }},
+      {"bias_correction", [](Options& o, auto, auto&, auto& f) { o.bias_correction = f(); }},
+      {"weight_decay", [](Options& o, auto, auto& n, auto&) { o.weight_decay = n(); }},
+      {"decoupled_weight_decay",
+       [](Options& o, auto, auto&, auto& f) { o.decoupled_weight_decay = f(); }},
+      {"weight_decay_uses_lr",
+       [](Options& o, auto, auto&, auto& f) { o.weight_decay_uses_lr = f(); }},
+      {"maximize", [](Options& o, auto, auto&, auto& f) { o.maximize = f(); }},
+      {"non_finite",
+       [](Options& o, auto v, auto&, auto&) { o.non_finite = non_finite_policy_from_string(v); }},
+      {"state_dtype",
+       [](Options& o, auto v, auto&, auto&) { o.state_dtype = state_dtype_from_string(v); }},
+      {"master_weights", [](Options& o, auto, auto&, auto& f) { o.master_weights = f(); }},
+      {"stochastic_rounding",
+       [](Options& o, auto, auto&, auto& f) { o.stochastic_rounding = f(); }},
+  };
+  for (const Field& field : kFields) {
+    if (field.name == name) return field.set(*this, value, number, flag);
+  }
+  throw InvalidOption("unknown option '" + std::string(raw_name) + "'");
 }
 
 std::vector<std::pair<std::string, std::string>> Options::to_pairs() const {
@@ -271,6 +283,9 @@ std::vector<std::pair<std::string, std::string>> Options::to_pairs() const {
       {"weight_decay_uses_lr", b(weight_decay_uses_lr)},
       {"maximize", b(maximize)},
       {"non_finite", std::string(to_string(non_finite))},
+      {"state_dtype", std::string(to_string(state_dtype))},
+      {"master_weights", b(master_weights)},
+      {"stochastic_rounding", b(stochastic_rounding)},
   };
   if (grad_avg_decay) pairs.emplace_back("grad_avg_decay", format_double(*grad_avg_decay));
   return pairs;

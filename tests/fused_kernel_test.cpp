@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/apply.hpp"
+#include "kernels/storage.hpp"
 #include "kernels/variant_table.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
@@ -40,62 +42,85 @@ Options options_for(const Variant& v) {
   return o;
 }
 
-// Buffers for one tensor, starting `offset` elements into their allocation (unaligned).
-template <class T>
+// Buffers for one tensor in a precision, starting `offset` elements into their allocation
+// (unaligned), filled with values rounded to their storage type.
 struct Buffers {
-  std::vector<T> param, grad, square_avg, grad_avg, momentum;
+  Precision precision;
+  std::vector<std::byte> param, grad, square_avg, grad_avg, momentum, master;
   std::size_t offset, size;
 
-  Buffers(std::size_t n, std::size_t offset_, std::uint64_t seed) : offset(offset_), size(n) {
+  Buffers(const Precision& p, std::size_t n, std::size_t offset_, std::uint64_t seed)
+      : precision(p), offset(offset_), size(n) {
     testing::SplitMix64 rng(seed);
-    auto fill = [&](std::vector<T>& b, double scale, double shift) {
-      b.resize(n + offset);
-      for (T& x : b) x = T(shift + scale * rng.uniform());
+    auto fill = [&](std::vector<std::byte>& b, DType dtype, double scale, double shift) {
+      b.resize((n + offset) * size_of(dtype));
+      for (std::size_t i = 0; i < n + offset; ++i) {
+        kernels::store_from_double(dtype, b.data(), i, shift + scale * rng.uniform());
+      }
     };
-    fill(param, 1, 0), fill(grad, 3, 0), fill(square_avg, 0.5, 0.5), fill(grad_avg, 0.1, 0);
-    fill(momentum, 0.2, 0);
+    fill(param, p.param, 1, 0), fill(grad, p.param, 3, 0);
+    fill(square_avg, p.state, 0.5, 0.5), fill(grad_avg, p.state, 0.1, 0);
+    fill(momentum, p.state, 0.2, 0);
+    master.resize((n + offset) * 4);
+    for (std::size_t i = 0; i < n + offset; ++i) {  // the parameter's exact float32 value
+      kernels::store_from_double(DType::f32, master.data(), i,
+                                 kernels::load_as_double(p.param, param.data(), i));
+    }
   }
   TensorTask task(const Options& o) {
-    return {param.data() + offset,    grad.data() + offset,     square_avg.data() + offset,
-            grad_avg.data() + offset, momentum.data() + offset, size,
-            coefficients(o, 3, o.lr)};
+    auto at = [&](std::vector<std::byte>& b, DType dtype) {
+      return b.data() + offset * size_of(dtype);
+    };
+    TensorTask t{at(param, precision.param),      at(grad, precision.param),
+                 at(square_avg, precision.state), at(grad_avg, precision.state),
+                 at(momentum, precision.state),   size,
+                 coefficients(o, 3, o.lr)};
+    t.master = reinterpret_cast<float*>(at(master, DType::f32));
+    t.rounding_seed = 0xC0FFEE;
+    return t;
   }
   bool operator==(const Buffers& b) const {
-    auto same = [](const std::vector<T>& x, const std::vector<T>& y) {
-      return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0;
-    };
-    return same(param, b.param) && same(square_avg, b.square_avg) && same(grad_avg, b.grad_avg) &&
-           same(momentum, b.momentum);
+    return param == b.param && square_avg == b.square_avg && grad_avg == b.grad_avg &&
+           momentum == b.momentum && master == b.master;
   }
 };
 
-template <class T>
-constexpr DType dtype_of = std::is_same_v<T, float> ? DType::f32 : DType::f64;
-
-// Runs reference and fused on the same list of tensors (given sizes and offsets) for every
-// canonical variant, target and a thread count, and requires identical bits.
-template <class T>
-void compare_all(const std::vector<std::size_t>& sizes, const std::vector<std::size_t>& offsets,
-                 int threads) {
-  std::vector<Buffers<T>> pristine, expected, actual;
-  for (std::size_t k = 0; k < sizes.size(); ++k) {
-    pristine.emplace_back(sizes[k], offsets[k % offsets.size()], 100 + k);
+std::vector<Precision> supported_precisions() {
+  std::vector<Precision> out;
+  for (std::size_t i = 0; i < kernels::kNumPrecisionIndices; ++i) {
+    if (kernels::precision_at(i).supported()) out.push_back(kernels::precision_at(i));
   }
-  for (std::size_t i = 0; i < kNumVariantIndices; ++i) {
-    if (!is_canonical(i)) continue;
-    const Variant v = variant_at(i);
+  return out;
+}
+
+std::string describe(const Precision& p) {
+  return std::string(to_string(p.param)) + "/" + std::string(to_string(p.state)) +
+         (p.master_weights ? "/master" : "") + (p.stochastic_rounding ? "/stochastic" : "");
+}
+
+// Runs reference and fused on the same list of tensors (given sizes and offsets) for the
+// given variants, every target and a thread count, and requires identical bytes.
+void compare(const Precision& precision, const std::vector<Variant>& variants,
+             const std::vector<std::size_t>& sizes, const std::vector<std::size_t>& offsets,
+             int threads) {
+  std::vector<Buffers> pristine, expected, actual;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    pristine.emplace_back(precision, sizes[k], offsets[k % offsets.size()], 100 + k);
+  }
+  for (const Variant& v : variants) {
     const Options o = options_for(v);
     ASSERT_EQ(variant_of(o), v);
     for (SimdTarget target : available_simd_targets()) {
-      SCOPED_TRACE("variant " + std::to_string(i) + " target " + std::string(to_string(target)) +
-                   " threads " + std::to_string(threads));
+      SCOPED_TRACE(describe(precision) + " variant " + std::to_string(kernels::index_of(v)) +
+                   " target " + std::string(to_string(target)) + " threads " +
+                   std::to_string(threads));
       expected = pristine;  // copies reuse the allocations after the first round
       actual = pristine;
       std::vector<TensorTask> ref_tasks, fused_tasks;
       for (auto& b : expected) ref_tasks.push_back(b.task(o));
       for (auto& b : actual) fused_tasks.push_back(b.task(o));
-      reference_step(v, dtype_of<T>, ref_tasks);
-      fused_step(v, dtype_of<T>, fused_tasks, {threads, target});
+      reference_step(v, precision, ref_tasks);
+      fused_step(v, precision, fused_tasks, {threads, target});
       for (std::size_t k = 0; k < sizes.size(); ++k) {
         ASSERT_TRUE(expected[k] == actual[k]) << "tensor " << k << " of size " << sizes[k];
       }
@@ -103,22 +128,42 @@ void compare_all(const std::vector<std::size_t>& sizes, const std::vector<std::s
   }
 }
 
+std::vector<Variant> all_variants() {
+  std::vector<Variant> out;
+  for (std::size_t i = 0; i < kNumVariantIndices; ++i) {
+    if (is_canonical(i)) out.push_back(variant_at(i));
+  }
+  return out;
+}
+
+// Plain, momentum, centered + momentum, bias-corrected Adam with decoupled weight decay.
+std::vector<Variant> representative_variants() {
+  Options plain, momentum, centered, adam = Options::adam();
+  momentum.momentum = 0.9;
+  centered.momentum = 0.9, centered.centered = true;
+  adam.weight_decay = 0.01, adam.decoupled_weight_decay = true;
+  return {variant_of(plain), variant_of(momentum), variant_of(centered), variant_of(adam)};
+}
+
 const std::vector<std::size_t> kOddSizes = {0, 1, 15, 16, 17, 31, 33, 255, 257, 4097};
 
-TEST(FusedKernel, MatchesReferenceBitwiseFloatOddSizesUnaligned) {
-  compare_all<float>(kOddSizes, {0, 1, 3}, 1);
+TEST(FusedKernel, MatchesReferenceBitwiseForEveryVariantAndPrecisionOddSizesUnaligned) {
+  for (const Precision& p : supported_precisions())
+    compare(p, all_variants(), kOddSizes, {0, 1, 3}, 1);
 }
-TEST(FusedKernel, MatchesReferenceBitwiseDoubleOddSizesUnaligned) {
-  compare_all<double>(kOddSizes, {0, 1, 3}, 1);
-}
+
 TEST(FusedKernel, MatchesReferenceBitwiseOnALargeTensorWithThreads) {
-  compare_all<float>({1000003}, {1}, 2);
-  compare_all<double>({1000003}, {0}, 3);
+  for (const Precision& p : supported_precisions()) {
+    const bool plain = p == Precision::of(DType::f32) || p == Precision::of(DType::f64);
+    compare(p, plain ? all_variants() : representative_variants(), {1000003}, {1}, 2);
+  }
 }
+
 TEST(FusedKernel, MatchesReferenceBitwiseOnAMixedListWithThreads) {
   std::vector<std::size_t> sizes;
   for (std::size_t k = 0; k < 40; ++k) sizes.push_back((k * 7919) % 20000 + (k % 3));
-  compare_all<float>(sizes, {0, 2, 5}, 2);
+  compare(Precision::of(DType::f32), all_variants(), sizes, {0, 2, 5}, 2);
+  compare({DType::bf16, DType::bf16, false, true}, representative_variants(), sizes, {0, 1}, 3);
 }
 
 TEST(FusedKernel, OneThreadAndManyThreadsGiveTheSameBits) {
@@ -127,10 +172,11 @@ TEST(FusedKernel, OneThreadAndManyThreadsGiveTheSameBits) {
     x.centered = true, x.momentum = 0.9;
     return x;
   }()))));
-  Buffers<float> one(300001, 0, 5), many(300001, 0, 5);
+  const Precision p{DType::bf16, DType::f32, true, true};
+  Buffers one(p, 300001, 0, 5), many(p, 300001, 0, 5);
   auto t1 = one.task(o), tn = many.task(o);
-  fused_step(variant_of(o), DType::f32, {&t1, 1}, {1, {}});
-  fused_step(variant_of(o), DType::f32, {&tn, 1}, {4, {}});
+  fused_step(variant_of(o), p, {&t1, 1}, {1, {}});
+  fused_step(variant_of(o), p, {&tn, 1}, {4, {}});
   EXPECT_TRUE(one == many);
 }
 

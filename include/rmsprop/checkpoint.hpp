@@ -11,9 +11,10 @@
 // Payload: steps_taken (i64), group count (u32); per group: option count (u32) and that many
 // (name, value) strings as Options::to_pairs writes them (u32 length + bytes; numbers in
 // shortest round-trip text, so every double comes back exactly), parameter count (u32); per
-// parameter: dtype (u8: 0 f32, 1 f64), element count (u64), step count (i64), a mask of the
-// state buffers present (u8: 1 square_avg, 2 grad_avg, 4 momentum_buffer), then those buffers'
-// raw values. All integers and floats little-endian.
+// parameter: dtype (u8: 0 f32, 1 f64, 2 bf16, 3 f16), element count (u64), step count (i64),
+// state dtype (u8, same codes), a mask of the buffers present (u8: 1 square_avg, 2 grad_avg,
+// 4 momentum_buffer, 8 float32 master weights), then those buffers' raw values (state in the
+// state dtype). All integers and floats little-endian.
 //
 // Writes go to a temporary file in the same folder, fsync'd, then renamed over the target, so
 // a crash leaves the old checkpoint or the new one, never half of one. Loads check the magic,

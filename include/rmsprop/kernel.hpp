@@ -14,10 +14,45 @@
 
 namespace rmsprop {
 
-enum class DType : std::uint8_t { f32, f64 };
+// Storage types. bf16 and f16 values are computed in float32 (see half.hpp).
+enum class DType : std::uint8_t { f32, f64, bf16, f16 };
 
-std::string_view to_string(DType dtype);
+std::string_view to_string(DType dtype);  // "float32", "float64", "bfloat16", "float16"
 std::size_t size_of(DType dtype);
+
+// How a step stores its values. Supported combinations:
+//   param float64: state float64.
+//   param float32: state float32 or bfloat16.
+//   param bfloat16 / float16: state float32 or bfloat16; master_weights keeps a float32 copy
+//   of the parameter (TensorTask::master) that the rule updates, the 16-bit parameter being
+//   its rounded image; stochastic_rounding (bfloat16 only) rounds that image stochastically.
+struct Precision {
+  DType param = DType::f32;  // parameters and gradients
+  DType state = DType::f32;  // square_avg, grad_avg, momentum_buffer
+  bool master_weights = false;
+  bool stochastic_rounding = false;
+
+  constexpr bool supported() const {
+    switch (param) {
+      case DType::f64:
+        return state == DType::f64 && !master_weights && !stochastic_rounding;
+      case DType::f32:
+        return (state == DType::f32 || state == DType::bf16) && !master_weights &&
+               !stochastic_rounding;
+      case DType::bf16:
+        return state == DType::f32 || state == DType::bf16;
+      case DType::f16:
+        return (state == DType::f32 || state == DType::bf16) && !stochastic_rounding;
+    }
+    return false;
+  }
+  // The precision of plain float32 or float64 buffers throughout.
+  static constexpr Precision of(DType dtype) { return {dtype, dtype, false, false}; }
+  constexpr bool operator==(const Precision&) const = default;
+};
+
+// Throws InvalidArgument describing the combination when it is not supported.
+void check_precision(const Precision& precision);
 
 // One tensor's buffers for one step. Buffers the variant does not use may be null
 // (Variant::uses_square_avg() and friends say which are read and written).
@@ -29,12 +64,18 @@ struct TensorTask {
   void* momentum_buffer = nullptr;
   std::size_t size = 0;
   Coefficients<double> coefficients{};  // this tensor's scalars (its own step count and lr)
+  float* master = nullptr;              // Precision::master_weights: the float32 parameter
+  std::uint32_t rounding_seed = 0;      // Precision::stochastic_rounding: vary it every step
 };
 
 // Applies the rule once to every element of every task with the scalar reference kernel: the
 // specification every faster kernel is tested against. Throws InvalidArgument when a buffer
 // the variant needs is null.
-void reference_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks);
+void reference_step(const Variant& variant, const Precision& precision,
+                    std::span<const TensorTask> tasks);
+inline void reference_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks) {
+  reference_step(variant, Precision::of(dtype), tasks);
+}
 
 // The SIMD instruction sets the fused kernel is compiled for; the best one the CPU supports
 // is chosen at run time (the environment variable RMSPROP_SIMD=baseline|avx2|avx512 can
@@ -59,10 +100,15 @@ inline constexpr std::size_t kChunkElements = 16384;
 // One step of the rule over all tasks in one fused pass: each buffer read once and written
 // once, SIMD over elements, threads over chunks. Bitwise equal to reference_step for every
 // variant, dtype, target and thread count.
-void fused_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks,
-                const KernelConfig& config = {});
+void fused_step(const Variant& variant, const Precision& precision,
+                std::span<const TensorTask> tasks, const KernelConfig& config = {});
+inline void fused_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks,
+                       const KernelConfig& config = {}) {
+  fused_step(variant, Precision::of(dtype), tasks, config);
+}
 
-// True when any element of the `size` values at `data` is NaN or ±inf; `index` gets the first.
+// True when any element of the `size` values (of any DType) at `data` is NaN or ±inf; `index` gets
+// the first.
 bool find_non_finite(DType dtype, const void* data, std::size_t size, std::size_t* index);
 
 }  // namespace rmsprop

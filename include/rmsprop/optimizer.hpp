@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/options.hpp"
 #include "rmsprop/schedule.hpp"
@@ -33,6 +34,8 @@ struct Param {
 
   static Param of(std::span<float> data, std::span<float> grad);
   static Param of(std::span<double> data, std::span<double> grad);
+  static Param of(std::span<bfloat16> data, std::span<bfloat16> grad);
+  static Param of(std::span<float16> data, std::span<float16> grad);
 };
 
 struct ParamGroup {
@@ -87,14 +90,16 @@ class Optimizer {
   std::int64_t steps_taken() const;  // steps applied by this optimizer (skipped ones excluded)
   std::int64_t step_count(std::size_t group, std::size_t index) const;  // that parameter's steps
 
-  // A parameter's state, as its dtype; empty until the parameter's first step or when the
-  // variant does not use that buffer.
+  // A parameter's state, as its state dtype (float, double or bfloat16; asking for another
+  // throws); empty until the parameter's first step or when the variant does not use it.
   template <class T>
   std::span<const T> square_avg(std::size_t group, std::size_t index) const;
   template <class T>
   std::span<const T> grad_avg(std::size_t group, std::size_t index) const;
   template <class T>
   std::span<const T> momentum_buffer(std::size_t group, std::size_t index) const;
+  // The float32 master copy of a 16-bit parameter (Options::master_weights), else empty.
+  std::span<const float> master_weights(std::size_t group, std::size_t index) const;
 
   // The whole state (options, step counts, buffers) in the checkpoint format, written
   // atomically: see checkpoint.hpp. load() checks the file against this optimizer's groups

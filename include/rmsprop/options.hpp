@@ -43,6 +43,10 @@ enum class NonFinitePolicy : std::uint8_t {
   propagate,  // apply the step anyway (what the frameworks do): NaN/inf flow into the state
 };
 
+// How the optimizer stores square_avg, grad_avg and momentum_buffer for float32 and 16-bit
+// parameters (float64 parameters keep float64 state).
+enum class StateDType : std::uint8_t { float32, bfloat16 };
+
 struct Options {
   Algorithm algorithm = Algorithm::rmsprop;
   double lr = 1e-2;     // η
@@ -62,6 +66,10 @@ struct Options {
   bool weight_decay_uses_lr = true;     // decoupled only: false gives θ -= λ·θ
   bool maximize = false;                // ascend: g = −g first
   NonFinitePolicy non_finite = NonFinitePolicy::error;
+  // Storage (docs/precision.md). These change how values are kept, not the math:
+  StateDType state_dtype = StateDType::float32;  // bfloat16 halves the state's memory
+  bool master_weights = false;       // bf16/fp16 parameters: update a float32 copy, store its image
+  bool stochastic_rounding = false;  // bf16 parameters: round their stored image stochastically
 
   // The preset of a framework's RMSprop: its defaults and conventions.
   static Options from_flavor(Flavor flavor);
@@ -96,9 +104,11 @@ struct Options {
 std::string_view to_string(Flavor flavor);
 std::string_view to_string(Algorithm algorithm);
 std::string_view to_string(NonFinitePolicy policy);
+std::string_view to_string(StateDType dtype);
 Flavor flavor_from_string(std::string_view name);  // throws InvalidOption listing the valid names
 Algorithm algorithm_from_string(std::string_view name);
 NonFinitePolicy non_finite_policy_from_string(std::string_view name);
+StateDType state_dtype_from_string(std::string_view name);
 std::span<const Flavor> all_flavors();
 
 }  // namespace rmsprop

@@ -8,6 +8,7 @@
 namespace rmsprop::kernels {
 
 // Throws InvalidArgument naming the task and buffer when a buffer the variant needs is null.
-void check_tasks(const Variant& variant, std::span<const TensorTask> tasks);
+void check_tasks(const Variant& variant, const Precision& precision,
+                 std::span<const TensorTask> tasks);
 
 }  // namespace rmsprop::kernels

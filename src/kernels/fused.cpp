@@ -21,16 +21,16 @@ struct Chunk {
   std::size_t begin, end;
 };
 
-const kernels::FusedTables& tables_for(SimdTarget target) {
+const kernels::FusedTable& table_for(SimdTarget target) {
   switch (target) {
 #if defined(RMSPROP_X86_TARGETS)
     case SimdTarget::avx512:
-      return kernels::avx512::tables();
+      return kernels::avx512::table();
     case SimdTarget::avx2:
-      return kernels::avx2::tables();
+      return kernels::avx2::table();
 #endif
     default:
-      return kernels::baseline::tables();
+      return kernels::baseline::table();
   }
 }
 
@@ -86,10 +86,11 @@ SimdTarget default_simd_target() {
   return kDefault;
 }
 
-void fused_step(const Variant& variant, DType dtype, std::span<const TensorTask> tasks,
-                const KernelConfig& config) {
+void fused_step(const Variant& variant, const Precision& precision,
+                std::span<const TensorTask> tasks, const KernelConfig& config) {
   const Variant v = kernels::canonical(variant);
-  kernels::check_tasks(v, tasks);
+  check_precision(precision);
+  kernels::check_tasks(v, precision, tasks);
   if (config.threads < 0) {
     throw InvalidArgument("threads=" + std::to_string(config.threads) + ": must be >= 0");
   }
@@ -100,8 +101,7 @@ void fused_step(const Variant& variant, DType dtype, std::span<const TensorTask>
     throw InvalidArgument("SIMD target " + std::string(to_string(target)) +
                           " is not available on this CPU or build");
   }
-  const auto& table = dtype == DType::f32 ? tables_for(target).f32 : tables_for(target).f64;
-  const kernels::RangeFn fn = table[kernels::index_of(v)];
+  const kernels::RangeFn fn = table_for(target)[kernels::index_of(precision)][kernels::index_of(v)];
 
   std::vector<Chunk> chunks;
   std::size_t total = 0;

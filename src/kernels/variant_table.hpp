@@ -2,7 +2,8 @@
 // axes so that no list of variants is kept by hand (see DESIGN.md, "Flags are compile-time").
 //
 // A Variant is canonical when variant_of() can return it (e.g. SGD is never centered). Kernels
-// are instantiated for canonical variants only; the tests walk the whole table.
+// are instantiated for canonical variants only (apply.hpp builds the tables); the tests walk
+// the whole table.
 #pragma once
 
 #include <array>
@@ -51,29 +52,6 @@ constexpr Variant canonical(Variant v) {
 
 constexpr bool is_canonical(std::size_t index) {
   return canonical(variant_at(index)) == variant_at(index);
-}
-
-template <class Make>
-using TableEntry = decltype(Make::template entry<variant_at(0)>());
-
-template <class Make, std::size_t kIndex>
-constexpr TableEntry<Make> entry_if_canonical() {
-  if constexpr (is_canonical(kIndex)) {
-    return Make::template entry<variant_at(kIndex)>();
-  } else {
-    return TableEntry<Make>{};
-  }
-}
-
-// A table with `Make::template entry<variant>()` at every canonical index, null elsewhere.
-template <class Make, std::size_t... kIndex>
-constexpr auto make_table(std::index_sequence<kIndex...>) {
-  return std::array<TableEntry<Make>, sizeof...(kIndex)>{entry_if_canonical<Make, kIndex>()...};
-}
-
-template <class Make>
-constexpr auto make_table() {
-  return make_table<Make>(std::make_index_sequence<kNumVariantIndices>{});
 }
 
 }  // namespace rmsprop::kernels

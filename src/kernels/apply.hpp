@@ -1,0 +1,133 @@
+// One element of one step, for a variant and a precision: load and convert each buffer, apply
+// the rule, convert and store. The reference loop and every fused loop call this, so they
+// differ only in how they walk the elements.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rmsprop/half.hpp"
+#include "rmsprop/kernel.hpp"
+#include "rmsprop/rule.hpp"
+#include "storage.hpp"
+#include "variant_table.hpp"
+
+namespace rmsprop::kernels {
+
+template <DType>
+struct StorageOf;
+template <>
+struct StorageOf<DType::f32> {
+  using type = float;
+};
+template <>
+struct StorageOf<DType::f64> {
+  using type = double;
+};
+template <>
+struct StorageOf<DType::bf16> {
+  using type = bfloat16;
+};
+template <>
+struct StorageOf<DType::f16> {
+  using type = float16;
+};
+
+template <Variant kV, Precision kP>
+struct ElementKernel {
+  using P = typename StorageOf<kP.param>::type;
+  using S = typename StorageOf<kP.state>::type;
+  using C = typename Storage<P>::Compute;
+  using PRaw = typename Storage<P>::Raw;
+  using SRaw = typename Storage<S>::Raw;
+
+  struct Buffers {
+    PRaw* __restrict param;
+    const PRaw* __restrict grad;
+    SRaw* __restrict square_avg;
+    SRaw* __restrict grad_avg;
+    SRaw* __restrict momentum_buffer;
+    float* __restrict master;
+  };
+
+  static Buffers buffers(const TensorTask& t) {
+    return {static_cast<PRaw*>(t.param),           static_cast<const PRaw*>(t.grad),
+            static_cast<SRaw*>(t.square_avg),      static_cast<SRaw*>(t.grad_avg),
+            static_cast<SRaw*>(t.momentum_buffer), t.master};
+  }
+
+  // `element` is i as 32 bits, the stochastic-rounding counter (loops keep it as their own
+  // induction variable: deriving it from a 64-bit i blocks vectorization).
+  RMSPROP_FORCE_INLINE static void apply(const Buffers& b, std::size_t i, std::uint32_t element,
+                                         const Coefficients<C>& c, std::uint32_t seed) {
+    Element<C> e{C(0), Storage<P>::load(b.grad[i]), C(0), C(0), C(0)};
+    if constexpr (kP.master_weights) {
+      e.param = b.master[i];
+    } else {
+      e.param = Storage<P>::load(b.param[i]);
+    }
+    if constexpr (kV.uses_square_avg()) e.square_avg = C(Storage<S>::load(b.square_avg[i]));
+    if constexpr (kV.uses_grad_avg()) e.grad_avg = C(Storage<S>::load(b.grad_avg[i]));
+    if constexpr (kV.uses_momentum_buffer()) {
+      e.momentum_buffer = C(Storage<S>::load(b.momentum_buffer[i]));
+    }
+    update<kV, ScalarOps<C>>(e, c);
+    if constexpr (kP.master_weights) b.master[i] = e.param;
+    if constexpr (kP.stochastic_rounding) {
+      b.param[i] = to_bfloat16_stochastic(e.param, rounding_bits(seed, element)).bits;
+    } else {
+      b.param[i] = Storage<P>::store(e.param);
+    }
+    if constexpr (kV.uses_square_avg()) b.square_avg[i] = Storage<S>::store(e.square_avg);
+    if constexpr (kV.uses_grad_avg()) b.grad_avg[i] = Storage<S>::store(e.grad_avg);
+    if constexpr (kV.uses_momentum_buffer()) {
+      b.momentum_buffer[i] = Storage<S>::store(e.momentum_buffer);
+    }
+  }
+};
+
+// Every supported Precision, generated from the axes (never a hand-kept list).
+inline constexpr std::size_t kNumPrecisionIndices = 4 * 4 * 2 * 2;
+
+constexpr Precision precision_at(std::size_t index) {
+  return {DType(index % 4), DType((index / 4) % 4), bool((index / 16) % 2), bool(index / 32)};
+}
+
+constexpr std::size_t index_of(const Precision& p) {
+  return std::size_t(p.param) + 4 * std::size_t(p.state) + 16 * p.master_weights +
+         32 * p.stochastic_rounding;
+}
+
+// A [precision][variant] table of `Make::template entry<variant, precision>()`, null where
+// the precision is unsupported or the variant not canonical.
+template <class Make>
+using PrecisionEntry = decltype(Make::template entry<variant_at(0), Precision{}>());
+
+template <class Make, std::size_t kPrecision, std::size_t... kVariant>
+constexpr auto variant_row(std::index_sequence<kVariant...>) {
+  using Entry = PrecisionEntry<Make>;
+  if constexpr (precision_at(kPrecision).supported()) {
+    return std::array<Entry, sizeof...(kVariant)>{[] {
+      if constexpr (is_canonical(kVariant)) {
+        return Make::template entry<variant_at(kVariant), precision_at(kPrecision)>();
+      } else {
+        return Entry{};
+      }
+    }()...};
+  } else {
+    return std::array<Entry, sizeof...(kVariant)>{};
+  }
+}
+
+template <class Make, std::size_t... kPrecision>
+constexpr auto make_precision_table(std::index_sequence<kPrecision...>) {
+  return std::array{
+      variant_row<Make, kPrecision>(std::make_index_sequence<kNumVariantIndices>{})...};
+}
+
+template <class Make>
+constexpr auto make_precision_table() {
+  return make_precision_table<Make>(std::make_index_sequence<kNumPrecisionIndices>{});
+}
+
+}  // namespace rmsprop::kernels

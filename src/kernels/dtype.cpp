@@ -1,0 +1,110 @@
+// Storage types: names, sizes, element access and the checks on them.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "rmsprop/error.hpp"
+#include "rmsprop/half.hpp"
+#include "rmsprop/kernel.hpp"
+#include "storage.hpp"
+
+namespace rmsprop {
+namespace {
+
+template <class F>
+decltype(auto) with_storage(DType dtype, F f) {
+  switch (dtype) {
+    case DType::f64:
+      return f(double{});
+    case DType::bf16:
+      return f(bfloat16{});
+    case DType::f16:
+      return f(float16{});
+    case DType::f32:
+      break;
+  }
+  return f(float{});
+}
+
+}  // namespace
+
+std::string_view to_string(DType dtype) {
+  switch (dtype) {
+    case DType::f32:
+      return "float32";
+    case DType::f64:
+      return "float64";
+    case DType::bf16:
+      return "bfloat16";
+    case DType::f16:
+      return "float16";
+  }
+  return "?";
+}
+
+std::size_t size_of(DType dtype) {
+  switch (dtype) {
+    case DType::f32:
+      return 4;
+    case DType::f64:
+      return 8;
+    case DType::bf16:
+    case DType::f16:
+      return 2;
+  }
+  return 0;
+}
+
+void check_precision(const Precision& p) {
+  if (p.supported()) return;
+  throw InvalidArgument(
+      "unsupported precision: parameters " + std::string(to_string(p.param)) + ", state " +
+      std::string(to_string(p.state)) + (p.master_weights ? ", master weights" : "") +
+      (p.stochastic_rounding ? ", stochastic rounding" : "") +
+      " (float64 parameters need float64 state; float32 and 16-bit parameters take float32 or "
+      "bfloat16 state; master weights are for 16-bit parameters; stochastic rounding for "
+      "bfloat16 parameters)");
+}
+
+double kernels::load_as_double(DType dtype, const void* data, std::size_t i) {
+  return with_storage(dtype, [&](auto tag) {
+    using S = kernels::Storage<decltype(tag)>;
+    return double(S::load(static_cast<const typename S::Raw*>(data)[i]));
+  });
+}
+
+void kernels::store_from_double(DType dtype, void* data, std::size_t i, double value) {
+  with_storage(dtype, [&](auto tag) {
+    using S = kernels::Storage<decltype(tag)>;
+    static_cast<typename S::Raw*>(data)[i] = S::store(typename S::Compute(value));
+  });
+}
+
+// Scans blocks with a vectorizable test (x − x is 0 for finite x, NaN for NaN and ±inf) and
+// looks for the exact element only in a block that has one: the check reads the gradients
+// once more before a step, so it must run at memory speed.
+bool find_non_finite(DType dtype, const void* data, std::size_t size, std::size_t* index) {
+  return with_storage(dtype, [&](auto tag) {
+    using S = kernels::Storage<decltype(tag)>;
+    const auto* values = static_cast<const typename S::Raw*>(data);
+    constexpr std::size_t kBlock = 4096;
+    for (std::size_t begin = 0; begin < size; begin += kBlock) {
+      const std::size_t end = std::min(size, begin + kBlock);
+      bool bad = false;
+      for (std::size_t i = begin; i < end; ++i) {
+        const auto x = S::load(values[i]);
+        bad |= !(x - x == 0);
+      }
+      if (!bad) continue;
+      for (std::size_t i = begin; i < end; ++i) {
+        if (!std::isfinite(S::load(values[i]))) {
+          if (index) *index = i;
+          return true;
+        }
+      }
+    }
+    return false;
+  });
+}
+
+}  // namespace rmsprop
