@@ -2,5 +2,6 @@
 // with -march=native (the strongest version of the peer on the machine that runs it).
 #pragma once
 
-void naive_loop(bool momentum, bool centered, float* p, const float* g, float* sq, float* m,
-                float* b, long n, int threads, float bias_correction);
+// p and g are float32, or bfloat16 bit patterns (uint16) when `bf16`.
+void naive_loop(bool momentum, bool centered, bool bf16, void* p, const void* g, float* sq,
+                float* m, float* b, long n, int threads, float bias_correction);

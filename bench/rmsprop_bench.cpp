@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "naive_loop.hpp"
+#include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/optimizer.hpp"
 
@@ -50,9 +51,12 @@ const VariantCase kVariants[] = {
     {"bias-corrected", false, false, true, 1},
 };
 
-std::size_t bytes_per_element(const VariantCase& v) {
-  // param read+write, grad read, each state buffer read+write; float32
-  return 4 * (2 + 1 + 2 * std::size_t(v.buffers));
+// Parameters and gradients in float32 or bfloat16; state always float32.
+const rmsprop::DType kDTypes[] = {rmsprop::DType::f32, rmsprop::DType::bf16};
+
+std::size_t bytes_per_element(const VariantCase& v, rmsprop::DType dtype) {
+  // param read+write, grad read, each state buffer read+write
+  return 3 * rmsprop::size_of(dtype) + 8 * std::size_t(v.buffers);
 }
 
 template <class F>
@@ -71,8 +75,9 @@ double median_seconds(int repeats, F f) {
 // Realistic values (random parameters and gradients, state of a run in progress): constant
 // data drives centered variants into v − m² ≈ 0 and subnormal slow paths.
 struct Buffers {
-  std::vector<std::unique_ptr<float[]>> p, g, v, m, b;
-  Buffers(const Shape& s) {
+  std::vector<std::unique_ptr<float[]>> p, g, v, m, b;     // float32
+  std::vector<std::unique_ptr<std::uint16_t[]>> p16, g16;  // the same p and g in bfloat16
+  Buffers(const Shape& s, rmsprop::DType dtype) {
     std::uint64_t x = 12345;
     auto uniform = [&x] {  // splitmix64 -> [0, 1)
       std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
@@ -86,8 +91,19 @@ struct Buffers {
     };
     for (std::size_t k = 0; k < s.tensors; ++k) {
       make(p, -1, 1), make(g, -1, 1), make(v, 0.5, 1), make(m, -0.1, 0.1), make(b, -0.1, 0.1);
+      if (dtype != rmsprop::DType::bf16) continue;
+      for (auto* list : {&p16, &g16}) {
+        const float* source = (list == &p16 ? p : g).back().get();
+        list->emplace_back(new std::uint16_t[s.elements]);
+        for (std::size_t i = 0; i < s.elements; ++i) {
+          list->back()[i] = rmsprop::to_bfloat16(source[i]).bits;
+        }
+      }
+      p.back().reset(), g.back().reset();  // bfloat16 runs must not touch float32 copies
     }
   }
+  void* param(std::size_t k) { return p16.empty() ? (void*)p[k].get() : (void*)p16[k].get(); }
+  void* grad(std::size_t k) { return g16.empty() ? (void*)g[k].get() : (void*)g16[k].get(); }
 };
 
 // The memory roofline, float32, all threads: STREAM-like copy and triad (bytes counted as
@@ -125,7 +141,7 @@ Roofline measure_roofline(std::size_t n, int threads, int repeats) {
 void naive_step(const VariantCase& v, Buffers& buf, const Shape& s, int threads, long step) {
   const float bc = v.bias_correction ? float(1.0 / (1.0 - std::pow(0.99, double(step)))) : 1.0f;
   for (std::size_t k = 0; k < s.tensors; ++k) {
-    naive_loop(v.momentum, v.centered, buf.p[k].get(), buf.g[k].get(), buf.v[k].get(),
+    naive_loop(v.momentum, v.centered, !buf.p16.empty(), buf.param(k), buf.grad(k), buf.v[k].get(),
                buf.m[k].get(), buf.b[k].get(), long(s.elements), threads, bc);
   }
 }
@@ -208,43 +224,49 @@ int main(int argc, char** argv) {
   const Roofline roof = measure_roofline(shapes[0].elements * shapes[0].tensors, threads, repeats);
   struct Row {
     std::string variant, shape;
+    rmsprop::DType dtype;
     std::size_t tensors, elements, bytes;
     double ours1, ours2, naive, torch_foreach = NAN, torch_single = NAN;
   };
   std::vector<Row> rows;
   const rmsprop::KernelConfig config{st.threads, {}};
-  auto measure_ours = [&](const VariantCase& v, const Shape& s) {
-    Buffers buf(s);
+  auto measure_ours = [&](const VariantCase& v, const Shape& s, rmsprop::DType dtype) {
+    Buffers buf(s, dtype);
     rmsprop::Options o;
     std::vector<rmsprop::TensorTask> tasks;
     ours_prepare(v, buf, s, o, tasks);
     const auto variant = rmsprop::variant_of(o);
-    return median_seconds(
-        repeats, [&] { rmsprop::fused_step(variant, rmsprop::DType::f32, tasks, config); });
+    const rmsprop::Precision precision{dtype, rmsprop::DType::f32, false, false};
+    return median_seconds(repeats, [&] { rmsprop::fused_step(variant, precision, tasks, config); });
   };
-  for (const VariantCase& v : kVariants) {
-    for (const Shape& s : shapes) {
-      Row r{v.name, s.name, s.tensors, s.elements, bytes_per_element(v), 0, 0, 0};
-      r.ours1 = measure_ours(v, s);
-      Buffers buf(s);
-      long step = 0;
-      r.naive = median_seconds(repeats, [&] { naive_step(v, buf, s, threads, ++step); });
-      rows.push_back(r);
+  for (rmsprop::DType dtype : kDTypes) {
+    for (const VariantCase& v : kVariants) {
+      for (const Shape& s : shapes) {
+        Row r{v.name, s.name, dtype, s.tensors, s.elements, bytes_per_element(v, dtype), 0, 0, 0};
+        r.ours1 = measure_ours(v, s, dtype);
+        Buffers buf(s, dtype);
+        long step = 0;
+        r.naive = median_seconds(repeats, [&] { naive_step(v, buf, s, threads, ++step); });
+        rows.push_back(r);
+      }
     }
   }
   std::map<std::string, double> torch;
   if (st.torch) torch = measure_torch(st, shapes, repeats);
   std::size_t i = 0;
-  for (const VariantCase& v : kVariants) {
-    for (const Shape& s : shapes) {
-      Row& r = rows[i++];
-      r.ours2 = measure_ours(v, s);
-      auto find = [&](const std::string& mode) {
-        auto it = torch.find(v.name + "/" + s.name + "/" + mode);
-        return it == torch.end() ? NAN : it->second;
-      };
-      r.torch_foreach = find("foreach");
-      r.torch_single = find("single");
+  for (rmsprop::DType dtype : kDTypes) {
+    for (const VariantCase& v : kVariants) {
+      for (const Shape& s : shapes) {
+        Row& r = rows[i++];
+        r.ours2 = measure_ours(v, s, dtype);
+        auto find = [&](const std::string& mode) {
+          auto it = torch.find(v.name + "/" + s.name + "/" +
+                               std::string(rmsprop::to_string(dtype)) + "/" + mode);
+          return it == torch.end() ? NAN : it->second;
+        };
+        r.torch_foreach = find("foreach");
+        r.torch_single = find("single");
+      }
     }
   }
 
@@ -259,8 +281,9 @@ int main(int argc, char** argv) {
         "SIMD target %s, %d threads; roofline (float32): copy %.2f GB/s, triad %.2f GB/s "
         "(STREAM byte counts), in-place update %.2f GB/s (%%roof below)\n",
         target.c_str(), threads, roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs);
-    std::printf("%-18s %-10s %9s %7s %7s %6s %9s %8s %8s %8s %8s\n", "variant", "shape", "ours s",
-                "Gel/s", "GB/s", "%roof", "naive s", "ours/nv", "torch fe", "x fe", "x single");
+    std::printf("%-18s %-9s %-10s %9s %7s %7s %6s %9s %8s %8s %8s %8s\n", "variant", "dtype",
+                "shape", "ours s", "Gel/s", "GB/s", "%roof", "naive s", "ours/nv", "torch fe",
+                "x fe", "x single");
   }
   for (std::size_t k = 0; k < rows.size(); ++k) {
     const Row& r = rows[k];
@@ -271,20 +294,22 @@ int main(int argc, char** argv) {
     const double vs_naive = r.naive / ours;  // throughput ratio ours/naive
     if (st.json) {
       std::printf(
-          "  {\"variant\": \"%s\", \"dtype\": \"float32\", \"tensors\": %zu, \"elements\": %zu, "
+          "  {\"variant\": \"%s\", \"dtype\": \"%s\", \"tensors\": %zu, \"elements\": %zu, "
           "\"threads\": %d, \"seconds_per_step\": %.6g, \"seconds_per_step_runs\": [%.6g, %.6g], "
           "\"g_elements_per_s\": %.4g, \"gb_per_s\": %.4g, \"fraction_of_roofline\": %.4g, "
           "\"naive_loop_seconds\": %.6g, \"ours_over_naive_throughput\": %.4g, "
           "\"torch_foreach_seconds\": %s, \"torch_single_seconds\": %s, "
           "\"speedup_vs_torch_foreach\": %s, \"speedup_vs_torch_single\": %s}%s\n",
-          r.variant.c_str(), r.tensors, r.elements, threads, ours, r.ours1, r.ours2, gels, gbs,
-          roof_fraction, r.naive, vs_naive, json_number(r.torch_foreach).c_str(),
-          json_number(r.torch_single).c_str(), json_number(r.torch_foreach / ours).c_str(),
-          json_number(r.torch_single / ours).c_str(), k + 1 < rows.size() ? "," : "");
+          r.variant.c_str(), std::string(rmsprop::to_string(r.dtype)).c_str(), r.tensors,
+          r.elements, threads, ours, r.ours1, r.ours2, gels, gbs, roof_fraction, r.naive, vs_naive,
+          json_number(r.torch_foreach).c_str(), json_number(r.torch_single).c_str(),
+          json_number(r.torch_foreach / ours).c_str(), json_number(r.torch_single / ours).c_str(),
+          k + 1 < rows.size() ? "," : "");
     } else {
-      std::printf("%-18s %-10s %9.5f %7.2f %7.2f %5.0f%% %9.5f %8.2f %8.4f %8.2f %8.2f\n",
-                  r.variant.c_str(), r.shape.c_str(), ours, gels, gbs, 100 * roof_fraction, r.naive,
-                  vs_naive, r.torch_foreach, r.torch_foreach / ours, r.torch_single / ours);
+      std::printf("%-18s %-9s %-10s %9.5f %7.2f %7.2f %5.0f%% %9.5f %8.2f %8.4f %8.2f %8.2f\n",
+                  r.variant.c_str(), std::string(rmsprop::to_string(r.dtype)).c_str(),
+                  r.shape.c_str(), ours, gels, gbs, 100 * roof_fraction, r.naive, vs_naive,
+                  r.torch_foreach, r.torch_foreach / ours, r.torch_single / ours);
     }
   }
   if (st.json) std::printf(" ]}\n");

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's side of rmsprop-bench: median seconds per torch.optim.RMSprop step.
 
-Prints one line per case, "<variant>/<shape>/<foreach|single> <seconds>". Run by
+Prints one line per case, "<variant>/<shape>/<dtype>/<foreach|single> <seconds>". Run by
 rmsprop-bench with Debian's /usr/bin/python3 (python3-torch, CPU).
 """
 import argparse
@@ -37,16 +37,19 @@ def main():
     for shape in args.shape:
         name, dims = shape.split(":")
         tensors, elements = (int(x) for x in dims.split("x"))
-        torch.manual_seed(0)
-        params = [(torch.rand(elements) * 2 - 1).requires_grad_() for _ in range(tensors)]
-        for p in params:
-            p.grad = torch.rand(elements) * 2 - 1
-        for variant, kwargs in VARIANTS.items():
-            for mode, foreach in (("foreach", True), ("single", False)):
-                opt = torch.optim.RMSprop(params, lr=0.01, foreach=foreach, **kwargs)
-                seconds = median_step_seconds(opt, args.repeats)
-                print(f"{variant}/{name}/{mode} {seconds:.6g}", flush=True)
-                del opt
+        for dtype_name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+            torch.manual_seed(0)
+            params = [(torch.rand(elements) * 2 - 1).to(dtype).requires_grad_()
+                      for _ in range(tensors)]
+            for p in params:
+                p.grad = (torch.rand(elements) * 2 - 1).to(dtype)
+            for variant, kwargs in VARIANTS.items():
+                for mode, foreach in (("foreach", True), ("single", False)):
+                    opt = torch.optim.RMSprop(params, lr=0.01, foreach=foreach, **kwargs)
+                    seconds = median_step_seconds(opt, args.repeats)
+                    print(f"{variant}/{name}/{dtype_name}/{mode} {seconds:.6g}", flush=True)
+                    del opt
+            del params
 
 
 if __name__ == "__main__":
