@@ -2,6 +2,13 @@
 // with -march=native (the strongest version of the peer on the machine that runs it).
 #pragma once
 
+#include <cstddef>
+
 // p and g are float32, or bfloat16 bit patterns (uint16) when `bf16`.
 void naive_loop(bool momentum, bool centered, bool bf16, void* p, const void* g, float* sq,
                 float* m, float* b, long n, int threads, float bias_correction);
+
+// The roofline for a variant's access pattern: the same reads and writes with one add each
+// (`buffers` state buffers), over `tensors` tensors of n elements, all threads.
+void traffic_loop(int buffers, bool bf16, std::size_t tensors, void* const* p, const void* const* g,
+                  float* const* sq, float* const* m, float* const* b, long n, int threads);
