@@ -84,36 +84,30 @@ void check_group(const std::vector<Param>& params, const Options& o, std::size_t
 
 }  // namespace
 
+namespace {
+
+template <class T>
+Param param_of(std::span<T> data, std::span<T> grad, DType dtype) {
+  if (data.size() != grad.size()) {
+    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
+                          " values but grad has " + std::to_string(grad.size()));
+  }
+  return {data.data(), grad.data(), data.size(), dtype};
+}
+
+}  // namespace
+
 Param Param::of(std::span<float> data, std::span<float> grad) {
-  if (data.size() != grad.size()) {
-    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
-                          " values but grad has " + std::to_string(grad.size()));
-  }
-  return {data.data(), grad.data(), data.size(), DType::f32};
+  return param_of(data, grad, DType::f32);
 }
-
-Param Param::of(std::span<bfloat16> data, std::span<bfloat16> grad) {
-  if (data.size() != grad.size()) {
-    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
-                          " values but grad has " + std::to_string(grad.size()));
-  }
-  return {data.data(), grad.data(), data.size(), DType::bf16};
-}
-
-Param Param::of(std::span<float16> data, std::span<float16> grad) {
-  if (data.size() != grad.size()) {
-    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
-                          " values but grad has " + std::to_string(grad.size()));
-  }
-  return {data.data(), grad.data(), data.size(), DType::f16};
-}
-
 Param Param::of(std::span<double> data, std::span<double> grad) {
-  if (data.size() != grad.size()) {
-    throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
-                          " values but grad has " + std::to_string(grad.size()));
-  }
-  return {data.data(), grad.data(), data.size(), DType::f64};
+  return param_of(data, grad, DType::f64);
+}
+Param Param::of(std::span<bfloat16> data, std::span<bfloat16> grad) {
+  return param_of(data, grad, DType::bf16);
+}
+Param Param::of(std::span<float16> data, std::span<float16> grad) {
+  return param_of(data, grad, DType::f16);
 }
 
 Optimizer::Optimizer(std::vector<Param> params, const Options& options)

@@ -24,23 +24,7 @@ using kernels::is_canonical;
 using kernels::kNumVariantIndices;
 using kernels::variant_at;
 
-// Options for a canonical variant, with non-trivial values for every scalar.
-Options options_for(const Variant& v) {
-  Options o;
-  if (v.denominator == Denominator::none) o = Options::sgd(0.05);
-  if (v.numerator == Numerator::grad_avg) o = Options::adam(0.01);
-  o.centered = v.centered;
-  o.eps_in_sqrt = v.eps_in_sqrt;
-  if (v.momentum != MomentumKind::none) o.momentum = 0.9;
-  o.nesterov = v.momentum == MomentumKind::nesterov;
-  o.lr_in_momentum = v.lr_in_momentum;
-  if (v.weight_decay != WeightDecay::none) o.weight_decay = 0.01;
-  o.decoupled_weight_decay = v.weight_decay == WeightDecay::decoupled;
-  if (v.denominator == Denominator::rms && v.numerator == Numerator::gradient) {
-    o.bias_correction = true, o.maximize = true, o.eps = 1e-3;
-  }
-  return o;
-}
+using testing::options_for;
 
 // Buffers for one tensor in a precision, starting `offset` elements into their allocation
 // (unaligned), filled with values rounded to their storage type.

@@ -9,6 +9,7 @@
 #include "kernels/variant_table.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
+#include "test_util.hpp"
 
 namespace rmsprop {
 namespace {
@@ -18,20 +19,7 @@ using kernels::is_canonical;
 using kernels::kNumVariantIndices;
 using kernels::variant_at;
 
-// Options whose variant is `v` (the inverse of variant_of on canonical variants).
-Options options_for(const Variant& v) {
-  Options o;
-  if (v.denominator == Denominator::none) o = Options::sgd(0.1);
-  if (v.numerator == Numerator::grad_avg) o = Options::adam();
-  o.centered = v.centered;
-  o.eps_in_sqrt = v.eps_in_sqrt;
-  if (v.momentum != MomentumKind::none) o.momentum = 0.9;
-  o.nesterov = v.momentum == MomentumKind::nesterov;
-  o.lr_in_momentum = v.lr_in_momentum;
-  if (v.weight_decay != WeightDecay::none) o.weight_decay = 0.01;
-  o.decoupled_weight_decay = v.weight_decay == WeightDecay::decoupled;
-  return o;
-}
+using testing::options_for;
 
 TEST(VariantTable, IndexAndVariantAreInverses) {
   for (std::size_t i = 0; i < kNumVariantIndices; ++i) {

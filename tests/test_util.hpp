@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <limits>
 
+#include "rmsprop/options.hpp"
+#include "rmsprop/rule.hpp"
+
 namespace rmsprop::testing {
 
 // splitmix64, bit for bit the generator in tests/golden/generate.py.
@@ -39,6 +42,26 @@ std::uint64_t ulp_distance(T a, T b) {
   };
   Bits ia = ordered(a), ib = ordered(b);
   return ia > ib ? std::uint64_t(ia) - std::uint64_t(ib) : std::uint64_t(ib) - std::uint64_t(ia);
+}
+
+// Options whose variant is `v` (the inverse of variant_of on canonical variants), with
+// non-trivial values for every scalar (bias correction, maximize and a large eps where the
+// variant has a plain RMSProp denominator).
+inline Options options_for(const Variant& v) {
+  Options o;
+  if (v.denominator == Denominator::none) o = Options::sgd(0.05);
+  if (v.numerator == Numerator::grad_avg) o = Options::adam(0.01);
+  o.centered = v.centered;
+  o.eps_in_sqrt = v.eps_in_sqrt;
+  if (v.momentum != MomentumKind::none) o.momentum = 0.9;
+  o.nesterov = v.momentum == MomentumKind::nesterov;
+  o.lr_in_momentum = v.lr_in_momentum;
+  if (v.weight_decay != WeightDecay::none) o.weight_decay = 0.01;
+  o.decoupled_weight_decay = v.weight_decay == WeightDecay::decoupled;
+  if (v.denominator == Denominator::rms && v.numerator == Numerator::gradient) {
+    o.bias_correction = true, o.maximize = true, o.eps = 1e-3;
+  }
+  return o;
 }
 
 }  // namespace rmsprop::testing
