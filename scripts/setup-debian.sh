@@ -5,6 +5,7 @@ packages=(
   build-essential cmake g++ clang-format
   googletest libgtest-dev libbenchmark-dev   # tests, benchmarks
   python3-torch python3-numpy                # tests/golden/generate.py: real PyTorch goldens
+  python3-dev pybind11-dev python3-pytest    # the Python module and its tests
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -18,4 +19,4 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 echo "setup: installing ${missing[*]}"
 $sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"

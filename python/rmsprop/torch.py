@@ -1,0 +1,206 @@
+"""``rmsprop.torch.RMSprop``: a ``torch.optim.Optimizer`` running the fused kernels.
+
+Drop-in for ``torch.optim.RMSprop``: parameter groups, ``add_param_group``, closures,
+``zero_grad``, ``maximize``, ``torch.optim.lr_scheduler``, and a ``state_dict`` with the same
+per-parameter keys (``step``, ``square_avg``, ``momentum_buffer``, ``grad_avg``), so a run can
+switch between the two by loading the other's state dict. Every option and flavor of the C++
+core is a keyword argument.
+
+NOTE: [lifetimes] The extension sees tensors as raw pointers. ``step`` holds a reference to
+every tensor whose pointer it passes (parameters, gradients, state) in local lists until the
+extension call returns, and the extension does not keep pointers after it returns.
+"""
+import torch
+
+from . import _core
+from ._options import option_pairs
+
+# Group keys that are torch.optim.RMSprop's, plus ours (docs/api.md); torch's own extra keys
+# (foreach, differentiable) are accepted in loaded state dicts and ignored: the step is
+# always the one fused kernel.
+_OPTION_KEYS = ("algorithm", "lr", "alpha", "grad_avg_decay", "eps", "eps_in_sqrt",
+                "initial_accumulator_value", "momentum", "nesterov", "lr_in_momentum",
+                "centered", "bias_correction", "weight_decay", "decoupled_weight_decay",
+                "weight_decay_uses_lr", "maximize", "non_finite", "state_dtype",
+                "master_weights", "stochastic_rounding")
+_BOOL_KEYS = {"eps_in_sqrt", "nesterov", "lr_in_momentum", "centered", "bias_correction",
+              "decoupled_weight_decay", "weight_decay_uses_lr", "maximize", "master_weights",
+              "stochastic_rounding"}
+_TEXT_KEYS = {"algorithm", "non_finite", "state_dtype"}
+_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16",
+           torch.float16: "float16"}
+
+
+def _defaults(flavor, options):
+    """The effective defaults: the flavor's preset, your overrides, validated by the core."""
+    pairs = dict(_core.normalize_options(option_pairs(flavor, options)))
+    out = {}
+    for key in _OPTION_KEYS:
+        if key not in pairs:
+            out[key] = None  # grad_avg_decay unset: follows alpha
+        elif key in _BOOL_KEYS:
+            out[key] = pairs[key] == "true"
+        elif key in _TEXT_KEYS:
+            out[key] = pairs[key]
+        else:
+            out[key] = float(pairs[key])
+    return out
+
+
+def _group_pairs(group):
+    return option_pairs(None, {key: group.get(key) for key in _OPTION_KEYS})
+
+
+class RMSprop(torch.optim.Optimizer):
+    """RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+    centered=False, *, maximize=False, flavor="torch", **options)
+
+    Arguments left out take the flavor's defaults (torch.optim.RMSprop's for "torch"); any
+    argument given overrides the flavor. ``options`` are the other rmsprop options:
+    nesterov, bias_correction, eps_in_sqrt, initial_accumulator_value, lr_in_momentum,
+    decoupled_weight_decay, weight_decay_uses_lr, grad_avg_decay, algorithm, non_finite,
+    state_dtype, master_weights, stochastic_rounding. ``threads`` sets the kernel's thread
+    count (0: all cores).
+    """
+
+    def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
+                 centered=None, *, maximize=None, flavor=None, threads=0, **options):
+        unknown = set(options) - set(_OPTION_KEYS)
+        if unknown:
+            raise TypeError(f"RMSprop got unknown options {sorted(unknown)}")
+        if not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads={threads!r}: must be an int >= 0")
+        self._threads = threads
+        defaults = _defaults(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
+                                          weight_decay=weight_decay, momentum=momentum,
+                                          centered=centered, maximize=maximize))
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        # a group's own options are validated now, not at its first step
+        _core.normalize_options(_group_pairs(self.param_groups[-1]))
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # a state dict from torch.optim.RMSprop lacks our keys: they take our defaults
+        for group in self.param_groups:
+            for key in _OPTION_KEYS:
+                group.setdefault(key, self.defaults.get(key))
+        for st in self.state.values():
+            if "step" in st and torch.is_tensor(st["step"]):
+                st["step"] = int(st["step"].item())
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if not self._gradients_allow_step():
+            return loss
+        for index, group in enumerate(self.param_groups):
+            self._step_group(index, group)
+        return loss
+
+    def _gradients_allow_step(self):
+        """The non_finite policy, before anything changes: "error" raises FloatingPointError
+        naming the element, "skip" skips the step for every group, "propagate" steps."""
+        skip = False
+        for gi, group in enumerate(self.param_groups):
+            if group["non_finite"] == "propagate":
+                continue
+            for pi, p in enumerate(group["params"]):
+                g = p.grad
+                if g is None or g.is_sparse or not g.is_contiguous() or g.dtype not in _DTYPES \
+                        or g.device.type != "cpu":
+                    continue  # refused with its own message by the step
+                at = _core.find_non_finite(g.data_ptr(), g.numel(), _DTYPES[g.dtype])
+                if at < 0:
+                    continue
+                if group["non_finite"] == "error":
+                    raise _core.NonFiniteError(
+                        f"non-finite gradient in group {gi}, parameter {pi} at element {at}: "
+                        f"{g.reshape(-1)[at].item()} (policy non_finite=error: nothing was "
+                        "changed)")
+                skip = True
+        return not skip
+
+    def _step_group(self, group_index, group):
+        pairs = _group_pairs(group)
+        need_sq, need_avg, need_mom = _core.buffers_needed(pairs)
+        v0 = float(group["initial_accumulator_value"])
+        by_dtype = {}
+        keep = []  # see NOTE: [lifetimes]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = p.grad
+            _check(p, grad)
+            state = self.state[p]
+            state_dtype = _state_dtype(p, group)
+            if len(state) == 0:
+                state["step"] = 0
+            if need_sq and "square_avg" not in state:
+                state["square_avg"] = torch.full_like(p, v0, dtype=state_dtype,
+                                                      memory_format=torch.contiguous_format)
+            if need_mom and "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(
+                    p, dtype=state_dtype, memory_format=torch.contiguous_format)
+            if need_avg and "grad_avg" not in state:
+                state["grad_avg"] = torch.zeros_like(p, dtype=state_dtype,
+                                                     memory_format=torch.contiguous_format)
+            if group["master_weights"] and p.dtype in (torch.bfloat16, torch.float16) \
+                    and "master_weights" not in state:
+                state["master_weights"] = p.detach().to(torch.float32)
+            buffers = [_buffer(state, name, p, state_dtype)
+                       for name in ("square_avg", "grad_avg", "momentum_buffer")]
+            master = state.get("master_weights")
+            state["step"] += 1
+            keep += [p, grad, master] + buffers
+            ptr = lambda t: 0 if t is None else t.data_ptr()
+            by_dtype.setdefault(_DTYPES[p.dtype], []).append(
+                (p.data_ptr(), grad.data_ptr(), *(ptr(b) for b in buffers), ptr(master),
+                 p.numel(), state["step"]))
+        for dtype, tasks in by_dtype.items():
+            seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
+            _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed)
+        del keep
+
+
+def _state_dtype(p, group):
+    if p.dtype == torch.float64:
+        return torch.float64
+    return torch.bfloat16 if group["state_dtype"] == "bfloat16" else torch.float32
+
+
+def _buffer(state, name, p, state_dtype):
+    """A state tensor ready for the kernel: loaded state dicts may bring another dtype or
+    layout (torch.optim.RMSprop keeps bfloat16 state for bfloat16 parameters)."""
+    t = state.get(name)
+    if t is None:
+        return None
+    if t.dtype != state_dtype or not t.is_contiguous() or t.device != p.device \
+            or t.shape != p.shape:
+        t = t.to(device=p.device, dtype=state_dtype).contiguous().reshape(p.shape)
+        state[name] = t
+    return t
+
+
+def _check(p, grad):
+    if grad.is_sparse:
+        raise RuntimeError("rmsprop.torch.RMSprop does not support sparse gradients yet "
+                           f"(parameter of shape {tuple(p.shape)})")
+    if p.device.type != "cpu" or grad.device.type != "cpu":
+        raise RuntimeError(f"rmsprop.torch.RMSprop runs on CPU tensors; got a parameter on "
+                           f"{p.device} with its gradient on {grad.device}")
+    if p.dtype not in _DTYPES:
+        raise TypeError(f"rmsprop.torch.RMSprop: unsupported dtype {p.dtype} "
+                        "(float32, float64, bfloat16, float16)")
+    if grad.dtype != p.dtype:
+        raise TypeError(f"rmsprop.torch.RMSprop: gradient dtype {grad.dtype} differs from its "
+                        f"parameter's {p.dtype}")
+    if not p.is_contiguous() or not grad.is_contiguous():
+        which = "parameter" if not p.is_contiguous() else "gradient"
+        raise RuntimeError(f"rmsprop.torch.RMSprop: the {which} of shape {tuple(p.shape)} is "
+                           "not contiguous; make it contiguous before optimizing it")

@@ -1,0 +1,211 @@
+// The Python extension `rmsprop._core`: the fused kernels and the C++ optimizer for NumPy
+// arrays, with the GIL released while kernels run.
+//
+// It includes no torch header and links no torch library: tensors arrive as (data pointer,
+// element count) pairs checked on the Python side, which also keeps every tensor alive for
+// the duration of the call (see NOTE: [lifetimes] in rmsprop/torch.py).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "rmsprop/error.hpp"
+#include "rmsprop/kernel.hpp"
+#include "rmsprop/optimizer.hpp"
+
+namespace py = pybind11;
+
+namespace {
+
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+rmsprop::DType dtype_from(const std::string& name) {
+  if (name == "float32") return rmsprop::DType::f32;
+  if (name == "float64") return rmsprop::DType::f64;
+  if (name == "bfloat16") return rmsprop::DType::bf16;
+  if (name == "float16") return rmsprop::DType::f16;
+  throw rmsprop::InvalidArgument("unsupported dtype '" + name +
+                                 "' (float32, float64, bfloat16, float16)");
+}
+
+// Validated options with every field, as (name, value) text.
+Pairs normalize(const Pairs& pairs) {
+  return rmsprop::Options::from_pairs(pairs).to_pairs();
+}
+
+// Which state buffers the options' variant reads and writes.
+std::tuple<bool, bool, bool> buffers_needed(const Pairs& pairs) {
+  const auto v = rmsprop::variant_of(rmsprop::Options::from_pairs(pairs));
+  return {v.uses_square_avg(), v.uses_grad_avg(), v.uses_momentum_buffer()};
+}
+
+// (param, grad, square_avg, grad_avg, momentum_buffer, master, numel, step) per tensor;
+// pointers as integers, 0 for absent buffers.
+using Task = std::tuple<std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                        std::uintptr_t, std::uintptr_t, std::size_t, std::int64_t>;
+
+// One fused multi-tensor step for tensors of one dtype sharing one group's options.
+void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const std::string& dtype,
+          int threads, std::uint32_t seed) {
+  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+  const rmsprop::DType param_dtype = dtype_from(dtype);
+  const bool half = param_dtype == rmsprop::DType::bf16 || param_dtype == rmsprop::DType::f16;
+  rmsprop::Precision precision = rmsprop::Precision::of(param_dtype);
+  if (param_dtype != rmsprop::DType::f64) {
+    precision.state = options.state_dtype == rmsprop::StateDType::bfloat16 ? rmsprop::DType::bf16
+                                                                           : rmsprop::DType::f32;
+    precision.master_weights = half && options.master_weights;
+    precision.stochastic_rounding = half && options.stochastic_rounding;
+  }
+  std::vector<rmsprop::TensorTask> list;
+  for (const Task& t : tasks) {
+    rmsprop::TensorTask task;
+    task.param = reinterpret_cast<void*>(std::get<0>(t));
+    task.grad = reinterpret_cast<const void*>(std::get<1>(t));
+    task.square_avg = reinterpret_cast<void*>(std::get<2>(t));
+    task.grad_avg = reinterpret_cast<void*>(std::get<3>(t));
+    task.momentum_buffer = reinterpret_cast<void*>(std::get<4>(t));
+    task.master = reinterpret_cast<float*>(std::get<5>(t));
+    task.size = std::get<6>(t);
+    task.coefficients = rmsprop::coefficients(options, std::get<7>(t), lr);
+    task.rounding_seed = seed + std::uint32_t(list.size()) * 0x9E3779B9u;
+    list.push_back(task);
+  }
+  const rmsprop::Variant variant = rmsprop::variant_of(options);
+  py::gil_scoped_release release;
+  rmsprop::fused_step(variant, precision, list, {threads, {}});
+}
+
+// The C++ optimizer over NumPy arrays. It holds references to every array it points into.
+class NumpyOptimizer {
+ public:
+  NumpyOptimizer(const py::list& arrays, const Pairs& pairs) {
+    const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+    std::vector<rmsprop::Param> params;
+    for (std::size_t i = 0; i < arrays.size(); ++i) {
+      py::array a = checked(arrays[i], "parameter", i);
+      if (!a.writeable()) {
+        throw rmsprop::InvalidArgument("parameter " + std::to_string(i) + " is read-only");
+      }
+      params.push_back({a.mutable_data(), nullptr, std::size_t(a.size()), dtype_of(a)});
+      params_.push_back(a);
+    }
+    optimizer_ = std::make_unique<rmsprop::Optimizer>(std::move(params), options);
+  }
+
+  // One step with these gradients (same dtypes and sizes as the parameters), read in place:
+  // the optimizer points at them only during this call.
+  bool step(const py::list& grads) {
+    if (grads.size() != params_.size()) {
+      throw rmsprop::InvalidArgument("step() got " + std::to_string(grads.size()) +
+                                     " gradients for " + std::to_string(params_.size()) +
+                                     " parameters");
+    }
+    std::vector<py::array> held;  // alive until the step returns
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      py::array g = checked(grads[i], "gradient", i);
+      if (g.dtype().not_equal(params_[i].dtype()) || g.size() != params_[i].size()) {
+        throw rmsprop::InvalidArgument("gradient " + std::to_string(i) + " must have the dtype " +
+                                       "and size of its parameter (" +
+                                       std::to_string(params_[i].size()) + " values of " +
+                                       std::string(py::str(params_[i].dtype())) + ")");
+      }
+      held.push_back(g);
+    }
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      optimizer_->set_param(0, i, with_grad(i, const_cast<void*>(held[i].data())));
+    }
+    bool applied = false;
+    try {
+      py::gil_scoped_release release;
+      applied = optimizer_->step().applied;
+    } catch (...) {
+      detach_grads();
+      throw;
+    }
+    detach_grads();
+    return applied;
+  }
+
+  void save(const std::string& path) const { optimizer_->save(path); }
+  void load(const std::string& path) { optimizer_->load(path); }
+  std::int64_t steps_taken() const { return optimizer_->steps_taken(); }
+  Pairs options() const { return optimizer_->options(0).to_pairs(); }
+
+ private:
+  rmsprop::Param with_grad(std::size_t i, void* grad) {
+    return {params_[i].mutable_data(), grad, std::size_t(params_[i].size()), dtype_of(params_[i])};
+  }
+  void detach_grads() {
+    for (std::size_t i = 0; i < params_.size(); ++i)
+      optimizer_->set_param(0, i, with_grad(i, nullptr));
+  }
+
+  static rmsprop::DType dtype_of(const py::array& a) {
+    return a.dtype().equal(py::dtype::of<float>()) ? rmsprop::DType::f32 : rmsprop::DType::f64;
+  }
+  static py::array checked(py::handle object, const char* what, std::size_t i) {
+    if (!py::isinstance<py::array>(object)) {
+      throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) +
+                                     " is not a NumPy array");
+    }
+    py::array a = py::reinterpret_borrow<py::array>(object);
+    if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>())) {
+      throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) + " has dtype " +
+                                     std::string(py::str(a.dtype())) +
+                                     "; NumPy arrays must be float32 or float64");
+    }
+    if (!(a.flags() & py::array::c_style)) {
+      throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) +
+                                     " is not C-contiguous; pass numpy.ascontiguousarray(x)");
+    }
+    return a;
+  }
+
+  std::vector<py::array> params_;  // kept alive: the optimizer points into them
+  std::unique_ptr<rmsprop::Optimizer> optimizer_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "rmsprop's fused kernels and C++ optimizer (no torch dependency)";
+  py::register_exception<rmsprop::InvalidOption>(m, "InvalidOption", PyExc_ValueError);
+  py::register_exception<rmsprop::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
+  py::register_exception<rmsprop::NonFiniteError>(m, "NonFiniteError", PyExc_FloatingPointError);
+  py::register_exception<rmsprop::CheckpointError>(m, "CheckpointError", PyExc_OSError);
+  m.def("normalize_options", &normalize, py::arg("pairs"));
+  m.def("buffers_needed", &buffers_needed, py::arg("pairs"));
+  m.def("step", &step, py::arg("pairs"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
+        py::arg("threads") = 0, py::arg("seed") = 0);
+  m.def(
+      "find_non_finite",
+      [](std::uintptr_t data, std::size_t numel, const std::string& dtype) -> std::int64_t {
+        std::size_t at = 0;
+        const rmsprop::DType d = dtype_from(dtype);
+        py::gil_scoped_release release;
+        const bool found =
+            rmsprop::find_non_finite(d, reinterpret_cast<const void*>(data), numel, &at);
+        return found ? std::int64_t(at) : -1;
+      },
+      py::arg("data"), py::arg("numel"), py::arg("dtype"));
+  m.def("simd_target",
+        [] { return std::string(rmsprop::to_string(rmsprop::default_simd_target())); });
+  m.def("flavors", [] {
+    std::vector<std::string> names;
+    for (auto f : rmsprop::all_flavors()) names.emplace_back(rmsprop::to_string(f));
+    return names;
+  });
+  py::class_<NumpyOptimizer>(m, "NumpyOptimizer")
+      .def(py::init<const py::list&, const Pairs&>(), py::arg("arrays"), py::arg("pairs"))
+      .def("step", &NumpyOptimizer::step, py::arg("grads"))
+      .def("save", &NumpyOptimizer::save, py::arg("path"))
+      .def("load", &NumpyOptimizer::load, py::arg("path"))
+      .def_property_readonly("steps_taken", &NumpyOptimizer::steps_taken)
+      .def("options", &NumpyOptimizer::options);
+}
