@@ -181,6 +181,26 @@ std::map<std::string, double> measure_torch(const Settings& st, const std::vecto
   return out;
 }
 
+// bench/python_optimizer_bench.py's output (a table, or a JSON array with --json), run with
+// the module this build made; "" when it cannot run.
+std::string python_interface(const Settings& st, int threads, int repeats) {
+  std::ostringstream cmd;
+  cmd << "PYTHONPATH=" << RMSPROP_PYTHON_DIR << " " << st.python << " " << RMSPROP_BENCH_DIR
+      << "/python_optimizer_bench.py --repeats " << repeats << " --threads " << threads
+      << (st.json ? " --json" : "");
+  FILE* pipe = popen(cmd.str().c_str(), "r");
+  if (!pipe) return "";
+  std::string out;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  if (pclose(pipe) != 0) {
+    std::fprintf(stderr, "rmsprop-bench: the Python interface benchmark failed\n");
+    return "";
+  }
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out + (st.json ? "" : "\n");
+}
+
 // A JSON number, or null for a figure that was not measured.
 std::string json_number(double x) {
   if (!std::isfinite(x)) return "null";
@@ -325,6 +345,13 @@ int main(int argc, char** argv) {
                   r.torch_foreach, r.torch_foreach / ours, r.torch_single / ours);
     }
   }
-  if (st.json) std::printf(" ]}\n");
+  // Issue 4's comparison: ours through the torch.optim.Optimizer interface, from Python.
+  std::string python_rows = st.torch && !st.quick ? python_interface(st, threads, repeats) : "";
+  if (st.json) {
+    std::printf(" ],\n \"python_interface\": %s}\n",
+                python_rows.empty() ? "null" : python_rows.c_str());
+  } else if (!python_rows.empty()) {
+    std::printf("\n%s", python_rows.c_str());
+  }
   return 0;
 }

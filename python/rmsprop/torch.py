@@ -10,6 +10,8 @@ NOTE: [lifetimes] The extension sees tensors as raw pointers. ``step`` holds a r
 every tensor whose pointer it passes (parameters, gradients, state) in local lists until the
 extension call returns, and the extension does not keep pointers after it returns.
 """
+import weakref
+
 import torch
 
 from . import _core
@@ -71,6 +73,7 @@ class RMSprop(torch.optim.Optimizer):
         if not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads={threads!r}: must be an int >= 0")
         self._threads = threads
+        self._tasks = {}  # id(parameter) -> _Task; see NOTE: [task cache]
         defaults = _defaults(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
                                           weight_decay=weight_decay, momentum=momentum,
                                           centered=centered, maximize=maximize))
@@ -105,67 +108,110 @@ class RMSprop(torch.optim.Optimizer):
 
     def _gradients_allow_step(self):
         """The non_finite policy, before anything changes: "error" raises FloatingPointError
-        naming the element, "skip" skips the step for every group, "propagate" steps."""
+        naming the element, "skip" skips the step for every group, "propagate" steps. One
+        extension call scans every gradient of a group."""
         skip = False
         for gi, group in enumerate(self.param_groups):
             if group["non_finite"] == "propagate":
                 continue
-            for pi, p in enumerate(group["params"]):
-                g = p.grad
-                if g is None or g.is_sparse or not g.is_contiguous() or g.dtype not in _DTYPES \
-                        or g.device.type != "cpu":
-                    continue  # refused with its own message by the step
-                at = _core.find_non_finite(g.data_ptr(), g.numel(), _DTYPES[g.dtype])
-                if at < 0:
-                    continue
-                if group["non_finite"] == "error":
-                    raise _core.NonFiniteError(
-                        f"non-finite gradient in group {gi}, parameter {pi} at element {at}: "
-                        f"{g.reshape(-1)[at].item()} (policy non_finite=error: nothing was "
-                        "changed)")
+            scanned = [(pi, p.grad) for pi, p in enumerate(group["params"])
+                       if p.grad is not None and _scannable(p.grad)]
+            hit = _core.find_non_finite_in(
+                [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in scanned])
+            if hit is None:
+                continue
+            if group["non_finite"] == "skip":
                 skip = True
+                continue
+            (pi, g), at = scanned[hit[0]], hit[1]
+            raise _core.NonFiniteError(
+                f"non-finite gradient in group {gi}, parameter {pi} at element {at}: "
+                f"{g.reshape(-1)[at].item()} (policy non_finite=error: nothing was changed)")
         return not skip
 
     def _step_group(self, group_index, group):
         pairs = _group_pairs(group)
-        need_sq, need_avg, need_mom = _core.buffers_needed(pairs)
-        v0 = float(group["initial_accumulator_value"])
+        need = _core.buffers_needed(pairs)
         by_dtype = {}
         keep = []  # see NOTE: [lifetimes]
         for p in group["params"]:
-            if p.grad is None:
-                continue
             grad = p.grad
-            _check(p, grad)
+            if grad is None:
+                continue
             state = self.state[p]
-            state_dtype = _state_dtype(p, group)
-            if len(state) == 0:
-                state["step"] = 0
-            if need_sq and "square_avg" not in state:
-                state["square_avg"] = torch.full_like(p, v0, dtype=state_dtype,
-                                                      memory_format=torch.contiguous_format)
-            if need_mom and "momentum_buffer" not in state:
-                state["momentum_buffer"] = torch.zeros_like(
-                    p, dtype=state_dtype, memory_format=torch.contiguous_format)
-            if need_avg and "grad_avg" not in state:
-                state["grad_avg"] = torch.zeros_like(p, dtype=state_dtype,
-                                                     memory_format=torch.contiguous_format)
-            if group["master_weights"] and p.dtype in (torch.bfloat16, torch.float16) \
-                    and "master_weights" not in state:
-                state["master_weights"] = p.detach().to(torch.float32)
-            buffers = [_buffer(state, name, p, state_dtype)
-                       for name in ("square_avg", "grad_avg", "momentum_buffer")]
-            master = state.get("master_weights")
+            entry = self._tasks.get(id(p))
+            # NOTE: [task cache] A parameter's task (pointers, dtype) is rebuilt only when
+            # something it was built from changed: the gradient object or its storage, the
+            # parameter's storage, a state tensor (load_state_dict replaces them), the
+            # variant's buffers. Checking identities costs far less than rebuilding, which is
+            # what a 4096-tensor model pays per step.
+            if entry is None or entry.stale(p, grad, state, need, group):
+                entry = _Task(p, grad, state, need, group)
+                self._tasks[id(p)] = entry
             state["step"] += 1
-            keep += [p, grad, master] + buffers
-            ptr = lambda t: 0 if t is None else t.data_ptr()
-            by_dtype.setdefault(_DTYPES[p.dtype], []).append(
-                (p.data_ptr(), grad.data_ptr(), *(ptr(b) for b in buffers), ptr(master),
-                 p.numel(), state["step"]))
+            keep.append(entry)
+            by_dtype.setdefault(entry.dtype, []).append(entry.prefix + (state["step"],))
         for dtype, tasks in by_dtype.items():
             seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
             _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed)
         del keep
+
+
+_BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
+
+
+class _Task:
+    """One parameter's validated kernel task, and what it was built from (weakly: the cache
+    must not keep a gradient alive after zero_grad(set_to_none=True))."""
+
+    def __init__(self, p, grad, state, need, group):
+        _check(p, grad)
+        _ensure_state(p, state, need, group)
+        self.param = weakref.ref(p)  # ids are reused once a tensor dies
+        self.grad = weakref.ref(grad)
+        self.need = need
+        self.state_dtype = group["state_dtype"]
+        self.master = group["master_weights"]
+        self.tensors = tuple(state.get(name) for name in _BUFFERS)
+        self.dtype = _DTYPES[p.dtype]
+        ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
+        self.prefix = (p.data_ptr(), grad.data_ptr()) + tuple(ptr(t) for t in self.tensors) + \
+            (p.numel(),)
+
+    def stale(self, p, grad, state, need, group):
+        return (self.param() is not p or self.grad() is not grad
+                or grad.data_ptr() != self.prefix[1]
+                or p.data_ptr() != self.prefix[0] or need != self.need
+                or group["state_dtype"] != self.state_dtype
+                or group["master_weights"] != self.master
+                or any(state.get(name) is not t for name, t in zip(_BUFFERS, self.tensors)))
+
+
+def _ensure_state(p, state, need, group):
+    """Creates the state this step's variant needs, as torch.optim.RMSprop would, and brings
+    loaded state to the kernel's dtype and layout."""
+    need_sq, need_avg, need_mom = need
+    state_dtype = _state_dtype(p, group)
+    if len(state) == 0:
+        state["step"] = 0
+    like = dict(dtype=state_dtype, memory_format=torch.contiguous_format)
+    if need_sq and "square_avg" not in state:
+        state["square_avg"] = torch.full_like(p, float(group["initial_accumulator_value"]), **like)
+    if need_mom and "momentum_buffer" not in state:
+        state["momentum_buffer"] = torch.zeros_like(p, **like)
+    if need_avg and "grad_avg" not in state:
+        state["grad_avg"] = torch.zeros_like(p, **like)
+    half = p.dtype in (torch.bfloat16, torch.float16)
+    if group["master_weights"] and half and "master_weights" not in state:
+        state["master_weights"] = p.detach().to(torch.float32)
+    if not (group["master_weights"] and half):
+        state.pop("master_weights", None)
+    for name in ("square_avg", "grad_avg", "momentum_buffer"):
+        _buffer(state, name, p, state_dtype)
+
+
+def _scannable(g):
+    return not g.is_sparse and g.is_contiguous() and g.dtype in _DTYPES and g.device.type == "cpu"
 
 
 def _state_dtype(p, group):

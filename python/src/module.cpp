@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -184,16 +185,23 @@ PYBIND11_MODULE(_core, m) {
   m.def("step", &step, py::arg("pairs"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
         py::arg("threads") = 0, py::arg("seed") = 0);
   m.def(
-      "find_non_finite",
-      [](std::uintptr_t data, std::size_t numel, const std::string& dtype) -> std::int64_t {
-        std::size_t at = 0;
-        const rmsprop::DType d = dtype_from(dtype);
+      "find_non_finite_in",
+      [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& buffers)
+          -> std::optional<std::pair<std::size_t, std::size_t>> {
+        std::vector<rmsprop::DType> dtypes;
+        for (const auto& b : buffers) dtypes.push_back(dtype_from(std::get<2>(b)));
         py::gil_scoped_release release;
-        const bool found =
-            rmsprop::find_non_finite(d, reinterpret_cast<const void*>(data), numel, &at);
-        return found ? std::int64_t(at) : -1;
+        for (std::size_t k = 0; k < buffers.size(); ++k) {
+          std::size_t at = 0;
+          if (rmsprop::find_non_finite(dtypes[k],
+                                       reinterpret_cast<const void*>(std::get<0>(buffers[k])),
+                                       std::get<1>(buffers[k]), &at)) {
+            return std::make_pair(k, at);
+          }
+        }
+        return std::nullopt;
       },
-      py::arg("data"), py::arg("numel"), py::arg("dtype"));
+      py::arg("buffers"), "(index in the list, element) of the first non-finite value, or None");
   m.def("simd_target",
         [] { return std::string(rmsprop::to_string(rmsprop::default_simd_target())); });
   m.def("flavors", [] {

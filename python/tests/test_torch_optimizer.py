@@ -207,6 +207,10 @@ def test_bad_tensors_are_refused_clearly():
     q.grad = torch.sparse_coo_tensor([[0]], [1.0], (3,))
     with pytest.raises(RuntimeError, match="sparse"):
         rt.RMSprop([q]).step()
+    m = torch.nn.Parameter(torch.ones(3, device="meta"))  # a device that is not the CPU
+    m.grad = torch.ones(3, device="meta")
+    with pytest.raises(RuntimeError, match="runs on CPU tensors; got a parameter on meta"):
+        rt.RMSprop([m]).step()
     with pytest.raises(ValueError, match="alpha=1.5"):
         rt.RMSprop([p], alpha=1.5)
     with pytest.raises(ValueError, match="unknown flavor 'pytorch'"):
@@ -238,3 +242,20 @@ def test_bfloat16_parameters_with_master_weights():
     master = opt.state[p]["master_weights"]
     assert master.dtype == torch.float32 and master[0].item() < 1.0 - 40e-4
     assert torch.equal(p.detach(), master.to(torch.bfloat16))
+
+
+def test_task_cache_follows_replaced_gradients_data_and_state():
+    """NOTE: [task cache]: new gradient tensors, new parameter storage, loaded state."""
+    a, b = torch.nn.Parameter(torch.ones(5, dtype=torch.float64)), \
+        torch.nn.Parameter(torch.ones(5, dtype=torch.float64))
+    ours, theirs = rt.RMSprop([a], momentum=0.9), torch.optim.RMSprop([b], momentum=0.9)
+    for t in range(6):
+        for p in (a, b):
+            p.grad = torch.arange(5, dtype=torch.float64) * (t + 1) - 2  # a new tensor each step
+            if t == 3:
+                p.data = p.data.clone()  # new storage for the parameter
+        ours.step()
+        theirs.step()
+        if t == 4:
+            ours.load_state_dict(theirs.state_dict())  # new state tensors
+    assert torch.allclose(a.detach(), b.detach(), rtol=1e-14, atol=0)
