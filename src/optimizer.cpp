@@ -155,19 +155,26 @@ StepResult Optimizer::step() {
   for (std::size_t gi = 0; gi < impl_->groups.size(); ++gi) {
     const Group& g = impl_->groups[gi];
     if (g.options.non_finite == NonFinitePolicy::propagate) continue;
+    std::vector<ConstBuffer> grads;
+    std::vector<std::size_t> index;  // parameter of each scanned gradient
     for (std::size_t i = 0; i < g.params.size(); ++i) {
       const Param& p = g.params[i];
-      std::size_t at = 0;
-      if (p.grad == nullptr || !find_non_finite(p.dtype, p.grad, p.size, &at)) continue;
-      if (g.options.non_finite == NonFinitePolicy::error) {
-        throw NonFiniteError("non-finite gradient in " + where(gi, i) + " at element " +
-                             std::to_string(at) + ": " +
-                             format_double(kernels::load_as_double(p.dtype, p.grad, at)) +
-                             " (policy non_finite=error: nothing was changed)");
-      }
-      ++result.non_finite;
-      skip = true;
+      if (p.grad == nullptr) continue;
+      grads.push_back({p.grad, p.dtype, p.size});
+      index.push_back(i);
     }
+    const auto hit = find_non_finite(grads, impl_->kernel.threads);
+    if (!hit) continue;
+    if (g.options.non_finite == NonFinitePolicy::error) {
+      const Param& p = g.params[index[hit->first]];
+      throw NonFiniteError("non-finite gradient in " + where(gi, index[hit->first]) +
+                           " at element " + std::to_string(hit->second) + ": " +
+                           format_double(kernels::load_as_double(p.dtype, p.grad, hit->second)) +
+                           " (policy non_finite=error: nothing was changed)");
+    }
+    skip = true;  // the rare path: count the parameters concerned
+    for (const ConstBuffer& b : grads)
+      result.non_finite += find_non_finite(b.dtype, b.data, b.size, nullptr);
   }
   if (skip) {
     result.applied = false;

@@ -6,7 +6,9 @@
 // each lane performs the reference's exact IEEE operations.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/apply.hpp"
@@ -179,6 +181,29 @@ TEST(FusedKernel, ReportsItsTargets) {
   std::printf("SIMD targets here:");
   for (SimdTarget t : targets) std::printf(" %s", std::string(to_string(t)).c_str());
   std::printf("; default %s\n", std::string(to_string(default_simd_target())).c_str());
+}
+
+}  // namespace
+}  // namespace rmsprop
+
+namespace rmsprop {
+namespace {
+
+TEST(FindNonFinite, FirstHitOverAListIsTheSameForAnyThreadCount) {
+  std::vector<float> a(100000, 1.0f), b(70000, 2.0f);
+  std::vector<double> c(5, 0.0);
+  b[65536 + 7] = std::numeric_limits<float>::infinity();
+  c[3] = std::nan("");
+  const std::vector<ConstBuffer> list = {{a.data(), DType::f32, a.size()},
+                                         {b.data(), DType::f32, b.size()},
+                                         {c.data(), DType::f64, 5}};
+  for (int threads : {1, 2, 3}) {
+    const auto hit = find_non_finite(list, threads);
+    ASSERT_TRUE(hit.has_value());
+    EXPECT_EQ(hit->first, 1u);
+    EXPECT_EQ(hit->second, 65543u);
+  }
+  EXPECT_FALSE(find_non_finite(std::span(list).first(1), 2).has_value());
 }
 
 }  // namespace

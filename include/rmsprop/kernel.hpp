@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include "rmsprop/rule.hpp"
 
@@ -110,5 +111,18 @@ inline void fused_step(const Variant& variant, DType dtype, std::span<const Tens
 // True when any element of the `size` values (of any DType) at `data` is NaN or ±inf; `index` gets
 // the first.
 bool find_non_finite(DType dtype, const void* data, std::size_t size, std::size_t* index);
+
+// A read-only buffer of `size` values of `dtype`.
+struct ConstBuffer {
+  const void* data = nullptr;
+  DType dtype = DType::f32;
+  std::size_t size = 0;
+};
+
+// The first non-finite value over a list of buffers, as (buffer index, element index), or
+// nothing. One pass, threads over fixed chunks as fused_step (0: all cores): the check the
+// non-finite policies make before a step, at memory speed.
+std::optional<std::pair<std::size_t, std::size_t>> find_non_finite(
+    std::span<const ConstBuffer> buffers, int threads = 0);
 
 }  // namespace rmsprop

@@ -117,7 +117,7 @@ class RMSprop(torch.optim.Optimizer):
             scanned = [(pi, p.grad) for pi, p in enumerate(group["params"])
                        if p.grad is not None and _scannable(p.grad)]
             hit = _core.find_non_finite_in(
-                [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in scanned])
+                [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in scanned], self._threads)
             if hit is None:
                 continue
             if group["non_finite"] == "skip":

@@ -186,22 +186,17 @@ PYBIND11_MODULE(_core, m) {
         py::arg("threads") = 0, py::arg("seed") = 0);
   m.def(
       "find_non_finite_in",
-      [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& buffers)
-          -> std::optional<std::pair<std::size_t, std::size_t>> {
-        std::vector<rmsprop::DType> dtypes;
-        for (const auto& b : buffers) dtypes.push_back(dtype_from(std::get<2>(b)));
-        py::gil_scoped_release release;
-        for (std::size_t k = 0; k < buffers.size(); ++k) {
-          std::size_t at = 0;
-          if (rmsprop::find_non_finite(dtypes[k],
-                                       reinterpret_cast<const void*>(std::get<0>(buffers[k])),
-                                       std::get<1>(buffers[k]), &at)) {
-            return std::make_pair(k, at);
-          }
+      [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& list,
+         int threads) {
+        std::vector<rmsprop::ConstBuffer> buffers;
+        for (const auto& [data, size, dtype] : list) {
+          buffers.push_back({reinterpret_cast<const void*>(data), dtype_from(dtype), size});
         }
-        return std::nullopt;
+        py::gil_scoped_release release;
+        return rmsprop::find_non_finite(buffers, threads);
       },
-      py::arg("buffers"), "(index in the list, element) of the first non-finite value, or None");
+      py::arg("buffers"), py::arg("threads") = 0,
+      "(index in the list, element) of the first non-finite value, or None");
   m.def("simd_target",
         [] { return std::string(rmsprop::to_string(rmsprop::default_simd_target())); });
   m.def("flavors", [] {

@@ -2,6 +2,11 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "rmsprop/error.hpp"
 #include "rmsprop/half.hpp"
@@ -105,6 +110,42 @@ bool find_non_finite(DType dtype, const void* data, std::size_t size, std::size_
     }
     return false;
   });
+}
+
+std::optional<std::pair<std::size_t, std::size_t>> find_non_finite(
+    std::span<const ConstBuffer> buffers, int threads) {
+  struct Chunk {
+    std::size_t buffer, begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (std::size_t k = 0; k < buffers.size(); ++k) {
+    for (std::size_t begin = 0; begin < buffers[k].size; begin += kChunkElements) {
+      chunks.push_back({k, begin, std::min(buffers[k].size, begin + kChunkElements)});
+    }
+  }
+  // Each chunk records whether it holds a bad value; the first such chunk (in list order) is
+  // then searched exactly, so the answer does not depend on the thread count.
+  std::vector<unsigned char> bad(chunks.size(), 0);
+  const long n = long(chunks.size());
+#if defined(_OPENMP)
+  if (threads == 0) threads = omp_get_max_threads();
+#endif
+  if (threads < 1) threads = 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (n > 4)
+  for (long c = 0; c < n; ++c) {
+    const Chunk& ch = chunks[std::size_t(c)];
+    const ConstBuffer& b = buffers[ch.buffer];
+    const auto* start = static_cast<const std::byte*>(b.data) + ch.begin * size_of(b.dtype);
+    bad[std::size_t(c)] = find_non_finite(b.dtype, start, ch.end - ch.begin, nullptr);
+  }
+  for (std::size_t c = 0; c < chunks.size(); ++c) {
+    if (!bad[c]) continue;
+    const ConstBuffer& b = buffers[chunks[c].buffer];
+    std::size_t at = 0;
+    find_non_finite(b.dtype, b.data, b.size, &at);
+    return std::make_pair(chunks[c].buffer, at);
+  }
+  return std::nullopt;
 }
 
 }  // namespace rmsprop
