@@ -8,22 +8,11 @@ JSON array). Needs the built module on PYTHONPATH (rmsprop-bench sets it).
 """
 import argparse
 import json
-import time
 
 import torch
 
 import rmsprop.torch as rt
-
-
-def median_step_seconds(opt, repeats):
-    opt.step()  # state is created here
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        opt.step()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+from torch_rmsprop import median_step_seconds  # bench/, beside this script
 
 
 def parameter_lists():

@@ -22,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 
 class Checkpoint : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("rmsprop_ckpt_test_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
@@ -114,42 +114,43 @@ TEST_F(Checkpoint, WritingWhereItCannotGivesAClearError) {
   }
 }
 
-TEST_F(Checkpoint, TruncationAtEveryLengthIsRefusedAndChangesNothing) {
+// Feeds damaged versions of a good checkpoint, made by `damage(good, k)` for k = 0, 1, ...
+// (nothing when it returns false), to a model that has taken other steps: every load must
+// fail and leave that model's state byte-identical.
+template <class Damage>
+void expect_all_refused(Checkpoint& test, Damage damage) {
   Model m;
   m.steps(3);
-  m.opt.save(path("good.ckpt"));
-  const std::string good = read(path("good.ckpt"));
+  m.opt.save(test.path("good.ckpt"));
+  const std::string good = test.read(test.path("good.ckpt"));
   Model target;
   target.steps(5);
-  target.opt.save(path("before.ckpt"));
-  const std::string before = read(path("before.ckpt"));
-  for (std::size_t n = 0; n < good.size(); ++n) {
-    write(path("bad.ckpt"), good.substr(0, n));
-    EXPECT_THROW(target.opt.load(path("bad.ckpt")), CheckpointError) << "length " << n;
+  target.opt.save(test.path("before.ckpt"));
+  std::string bad;
+  for (std::size_t k = 0; damage(good, k, bad); ++k) {
+    test.write(test.path("bad.ckpt"), bad);
+    EXPECT_THROW(target.opt.load(test.path("bad.ckpt")), CheckpointError) << "damage " << k;
   }
-  target.opt.save(path("after.ckpt"));
-  EXPECT_EQ(read(path("after.ckpt")), before);
+  target.opt.save(test.path("after.ckpt"));
+  EXPECT_EQ(test.read(test.path("after.ckpt")), test.read(test.path("before.ckpt")));
+}
+
+TEST_F(Checkpoint, TruncationAtEveryLengthIsRefusedAndChangesNothing) {
+  expect_all_refused(*this, [](const std::string& good, std::size_t n, std::string& bad) {
+    bad = good.substr(0, n);
+    return n < good.size();
+  });
 }
 
 TEST_F(Checkpoint, EveryFlippedByteIsRefusedAndChangesNothing) {
-  Model m;
-  m.steps(3);
-  m.opt.save(path("good.ckpt"));
-  const std::string good = read(path("good.ckpt"));
-  Model target;
-  target.steps(5);
-  target.opt.save(path("before.ckpt"));
-  const std::string before = read(path("before.ckpt"));
-  for (std::size_t i = 0; i < good.size(); ++i) {
-    for (unsigned char mask : {0x01, 0x80, 0xFF}) {
-      std::string bad = good;
-      bad[i] = char(bad[i] ^ mask);
-      write(path("bad.ckpt"), bad);
-      EXPECT_THROW(target.opt.load(path("bad.ckpt")), CheckpointError) << "byte " << i;
-    }
-  }
-  target.opt.save(path("after.ckpt"));
-  EXPECT_EQ(read(path("after.ckpt")), before);
+  const unsigned char masks[] = {0x01, 0x80, 0xFF};
+  expect_all_refused(*this, [&](const std::string& good, std::size_t k, std::string& bad) {
+    const std::size_t i = k / 3;
+    if (i >= good.size()) return false;
+    bad = good;
+    bad[i] = char(bad[i] ^ masks[k % 3]);
+    return true;
+  });
 }
 
 // The message `load` gives for this file, "" if it loads.
