@@ -57,15 +57,6 @@ void ensure_state(ParamState& state, const Param& p, const Variant& v, const Opt
   }
 }
 
-// A per-parameter, per-step seed for stochastic rounding (splitmix64 of the three numbers).
-std::uint32_t rounding_seed(std::size_t group, std::size_t index, std::int64_t step) {
-  std::uint64_t z = (std::uint64_t(group) << 48) ^ (std::uint64_t(index) << 24) ^
-                    std::uint64_t(step) ^ 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return std::uint32_t(z ^ (z >> 31));
-}
-
 // Checks that every parameter's dtype goes with the group's storage options.
 void check_group(const std::vector<Param>& params, const Options& o, std::size_t group) {
   for (std::size_t i = 0; i < params.size(); ++i) {

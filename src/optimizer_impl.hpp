@@ -42,14 +42,6 @@ struct ParamState {
   AlignedBuffer master;  // float32 copy of a 16-bit parameter (Options::master_weights)
 };
 
-// How a parameter of `dtype` is stored under `options`.
-inline Precision precision_for(DType dtype, const Options& options) {
-  if (dtype == DType::f64) return Precision::of(DType::f64);
-  const bool half = dtype == DType::bf16 || dtype == DType::f16;
-  return {dtype, options.state_dtype == StateDType::bfloat16 ? DType::bf16 : DType::f32,
-          half && options.master_weights, half && options.stochastic_rounding};
-}
-
 struct Group {
   Options options;
   std::vector<Param> params;

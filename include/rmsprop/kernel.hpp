@@ -52,6 +52,15 @@ struct Precision {
   constexpr bool operator==(const Precision&) const = default;
 };
 
+// How a parameter of `dtype` is stored under `options` (state_dtype, master_weights,
+// stochastic_rounding): what the optimizer adapters (C++, libtorch, Python) all use.
+inline Precision precision_for(DType dtype, const Options& options) {
+  if (dtype == DType::f64) return Precision::of(DType::f64);
+  const bool half = dtype == DType::bf16 || dtype == DType::f16;
+  return {dtype, options.state_dtype == StateDType::bfloat16 ? DType::bf16 : DType::f32,
+          half && options.master_weights, half && options.stochastic_rounding};
+}
+
 // Throws InvalidArgument describing the combination when it is not supported.
 void check_precision(const Precision& precision);
 
@@ -68,6 +77,16 @@ struct TensorTask {
   float* master = nullptr;              // Precision::master_weights: the float32 parameter
   std::uint32_t rounding_seed = 0;      // Precision::stochastic_rounding: vary it every step
 };
+
+// A TensorTask::rounding_seed for parameter `index` of `group` at its step `step`: distinct
+// per parameter and step, the same for every run (what all the optimizer adapters use).
+inline std::uint32_t rounding_seed(std::size_t group, std::size_t index, std::int64_t step) {
+  std::uint64_t z = (std::uint64_t(group) << 48) ^ (std::uint64_t(index) << 24) ^
+                    std::uint64_t(step) ^ 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return std::uint32_t(z ^ (z >> 31));
+}
 
 // Applies the rule once to every element of every task with the scalar reference kernel: the
 // specification every faster kernel is tested against. Throws InvalidArgument when a buffer

@@ -1,0 +1,306 @@
+#include <torch/optim/serialize.h>
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+
+#include "rmsprop/error.hpp"
+#include "rmsprop/torch.hpp"
+
+namespace rmsprop::torch {
+namespace detail {
+
+// A parameter that steps this time, checked, with the gradient the kernel reads.
+struct Entry {
+  ::torch::Tensor param, grad;
+  DType dtype;
+  std::size_t index;
+  Precision precision{};
+  RMSpropParamState* state = nullptr;
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::Entry;
+using ::torch::Tensor;
+
+// The key under which every core option is saved, as "name=value" strings.
+constexpr const char* kCoreOptionsKey = "rmsprop_options";
+
+std::optional<DType> dtype_of(const c10::ScalarType t) {
+  switch (t) {
+    case c10::kFloat:
+      return DType::f32;
+    case c10::kDouble:
+      return DType::f64;
+    case c10::kBFloat16:
+      return DType::bf16;
+    case c10::kHalf:
+      return DType::f16;
+    default:
+      return std::nullopt;
+  }
+}
+
+c10::ScalarType scalar_type_of(DType d) {
+  switch (d) {
+    case DType::f32:
+      return c10::kFloat;
+    case DType::f64:
+      return c10::kDouble;
+    case DType::bf16:
+      return c10::kBFloat16;
+    case DType::f16:
+      return c10::kHalf;
+  }
+  return c10::kFloat;
+}
+
+std::string where(std::size_t group, std::size_t index) {
+  return "rmsprop::torch::RMSprop: group " + std::to_string(group) + " parameter " +
+         std::to_string(index);
+}
+
+Entry checked(const Tensor& p, std::size_t group, std::size_t index) {
+  const Tensor& g = p.grad();
+  const std::string at = where(group, index);
+  if (!p.device().is_cpu() || !g.device().is_cpu()) {
+    throw InvalidArgument(at + " is on " + p.device().str() + " with its gradient on " +
+                          g.device().str() + ": only CPU tensors are supported");
+  }
+  if (g.is_sparse()) {
+    throw InvalidArgument(at + " has a sparse gradient: not supported (yet)");
+  }
+  if (p.layout() != c10::kStrided || g.layout() != c10::kStrided) {
+    throw InvalidArgument(at + ": only strided (dense) tensors are supported");
+  }
+  const auto dtype = dtype_of(p.scalar_type());
+  if (!dtype) {
+    throw InvalidArgument(at + " has dtype " + std::string(c10::toString(p.scalar_type())) +
+                          ": supported are float32, float64, bfloat16 and float16");
+  }
+  if (g.scalar_type() != p.scalar_type()) {
+    throw InvalidArgument(at + " is " + std::string(c10::toString(p.scalar_type())) +
+                          " but its gradient is " + std::string(c10::toString(g.scalar_type())));
+  }
+  if (g.numel() != p.numel()) {
+    throw InvalidArgument(at + " has " + std::to_string(p.numel()) + " elements but its gradient " +
+                          std::to_string(g.numel()));
+  }
+  if (!p.is_contiguous()) {
+    throw InvalidArgument(at + " is not contiguous (strides " + c10::str(p.strides()) +
+                          "): the kernel updates its memory in place");
+  }
+  // The gradient is only read: a contiguous copy serves.
+  return {p, g.contiguous(), *dtype, index};
+}
+
+// A state tensor the variant needs: the loaded one when it fits, else a new one.
+void ensure(Tensor& t, bool needed, const Tensor& p, c10::ScalarType type, double fill,
+            const std::string& at, const char* name) {
+  if (!needed) return;
+  if (t.defined()) {
+    if (t.numel() != p.numel() || t.scalar_type() != type || !t.is_contiguous() ||
+        !t.device().is_cpu()) {
+      throw InvalidArgument(at + ": state '" + name + "' has " + std::to_string(t.numel()) +
+                            " elements of " + std::string(c10::toString(t.scalar_type())) +
+                            ", expected " + std::to_string(p.numel()) + " contiguous CPU " +
+                            std::string(c10::toString(type)));
+    }
+    return;
+  }
+  t = ::torch::full_like(p, fill, ::torch::TensorOptions().dtype(type));
+}
+
+}  // namespace
+
+RMSpropOptions::RMSpropOptions(double lr) : options_(Options::from_flavor(Flavor::torch)) {
+  options_.lr = lr;
+}
+
+RMSpropOptions::RMSpropOptions(const Options& options) : options_(options) {}
+
+RMSpropOptions& RMSpropOptions::set(std::string_view name, std::string_view value) {
+  options_.set(name, value);
+  return *this;
+}
+
+void RMSpropOptions::serialize(::torch::serialize::OutputArchive& archive) const {
+  archive.write("lr", c10::IValue(options_.lr));
+  archive.write("alpha", c10::IValue(options_.alpha));
+  archive.write("eps", c10::IValue(options_.eps));
+  archive.write("weight_decay", c10::IValue(options_.weight_decay));
+  archive.write("momentum", c10::IValue(options_.momentum));
+  archive.write("centered", c10::IValue(options_.centered));
+  c10::List<std::string> pairs;
+  for (const auto& [name, value] : options_.to_pairs()) pairs.push_back(name + "=" + value);
+  archive.write(kCoreOptionsKey, c10::IValue(pairs));
+}
+
+void RMSpropOptions::serialize(::torch::serialize::InputArchive& archive) {
+  c10::IValue pairs;
+  if (archive.try_read(kCoreOptionsKey, pairs)) {
+    std::vector<std::pair<std::string, std::string>> read;
+    for (const c10::IValue& item : pairs.toListRef()) {
+      const std::string& text = item.toStringRef();
+      const auto eq = text.find('=');
+      if (eq == std::string::npos) throw InvalidOption("saved option '" + text + "' has no '='");
+      read.emplace_back(text.substr(0, eq), text.substr(eq + 1));
+    }
+    options_ = Options::from_pairs(read);
+    return;
+  }
+  // Saved by torch::optim::RMSprop: its options are flavor "torch".
+  options_ = Options::from_flavor(Flavor::torch);
+  c10::IValue v;
+  for (auto [key, field] : {std::pair{"lr", &options_.lr},
+                            {"alpha", &options_.alpha},
+                            {"eps", &options_.eps},
+                            {"weight_decay", &options_.weight_decay},
+                            {"momentum", &options_.momentum}}) {
+    if (archive.try_read(key, v)) *field = v.toDouble();
+  }
+  if (archive.try_read("centered", v)) options_.centered = v.toBool();
+}
+
+// Undefined tensors are not written, as torch::optim::RMSpropParamState does.
+void RMSpropParamState::serialize(::torch::serialize::OutputArchive& archive) const {
+  archive.write("step", c10::IValue(step()));
+  for (auto [name, tensor] : {std::pair{"square_avg", &square_avg()},
+                              {"momentum_buffer", &momentum_buffer()},
+                              {"grad_avg", &grad_avg()},
+                              {"master", &master()}}) {
+    if (tensor->defined()) archive.write(name, c10::IValue(*tensor));
+  }
+}
+
+void RMSpropParamState::serialize(::torch::serialize::InputArchive& archive) {
+  c10::IValue v;
+  if (archive.try_read("step", v)) step(v.toInt());
+  for (auto [name, tensor] : {std::pair{"square_avg", &square_avg()},
+                              {"momentum_buffer", &momentum_buffer()},
+                              {"grad_avg", &grad_avg()},
+                              {"master", &master()}}) {
+    if (archive.try_read(name, v)) *tensor = v.toTensor();
+  }
+}
+
+RMSprop::RMSprop(std::vector<::torch::optim::OptimizerParamGroup> param_groups,
+                 RMSpropOptions defaults)
+    : Optimizer(std::move(param_groups), std::make_unique<RMSpropOptions>(defaults)) {
+  for (const auto& group : this->param_groups()) {
+    static_cast<const RMSpropOptions&>(group.options()).core().validate();
+  }
+}
+
+Tensor RMSprop::step(LossClosure closure) {
+  ::torch::NoGradGuard no_grad;
+  Tensor loss;
+  if (closure != nullptr) {
+    ::torch::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  // Everything that can fail is checked before anything changes.
+  std::vector<std::vector<Entry>> entries(param_groups().size());
+  bool skip = false;
+  for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
+    const auto& group = param_groups()[gi];
+    const Options& o = static_cast<const RMSpropOptions&>(group.options()).core();
+    o.validate();
+    std::vector<ConstBuffer> grads;
+    for (std::size_t i = 0; i < group.params().size(); ++i) {
+      const Tensor& p = group.params()[i];
+      if (!p.grad().defined()) continue;
+      entries[gi].push_back(checked(p, gi, i));
+      Entry& e = entries[gi].back();
+      e.precision = precision_for(e.dtype, o);
+      e.state = &prepared_state(e, gi, o);
+      grads.push_back({e.grad.data_ptr(), e.dtype, std::size_t(e.grad.numel())});
+    }
+    if (o.non_finite == NonFinitePolicy::propagate) continue;
+    const auto hit = find_non_finite(grads, kernel_.threads);
+    if (!hit) continue;
+    if (o.non_finite == NonFinitePolicy::skip) {
+      skip = true;
+      continue;
+    }
+    const Entry& e = entries[gi][hit->first];
+    throw NonFiniteError(
+        "non-finite gradient in " + where(gi, e.index) + " at element " +
+        std::to_string(hit->second) + ": " +
+        std::to_string(e.grad.reshape(-1)[std::int64_t(hit->second)].item<double>()) +
+        " (policy non_finite=error: nothing was changed)");
+  }
+  last_step_applied_ = !skip;
+  if (skip) return loss;
+
+  std::vector<std::pair<Precision, std::vector<TensorTask>>> calls;
+  for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
+    const Options& o = static_cast<const RMSpropOptions&>(param_groups()[gi].options()).core();
+    const Variant v = variant_of(o);
+    calls.clear();
+    for (const Entry& e : entries[gi]) {
+      const Precision precision = e.precision;
+      RMSpropParamState& s = *e.state;
+      s.step(s.step() + 1);
+      TensorTask t;
+      t.param = e.param.data_ptr();
+      t.grad = e.grad.data_ptr();
+      auto data = [](const Tensor& x) { return x.defined() ? x.data_ptr() : nullptr; };
+      t.square_avg = data(s.square_avg());
+      t.grad_avg = data(s.grad_avg());
+      t.momentum_buffer = data(s.momentum_buffer());
+      t.master = precision.master_weights ? s.master().data_ptr<float>() : nullptr;
+      t.size = std::size_t(e.param.numel());
+      t.coefficients = coefficients(o, s.step(), o.lr);
+      t.rounding_seed = rounding_seed(gi, e.index, s.step());
+      auto call = std::find_if(calls.begin(), calls.end(),
+                               [&](const auto& c) { return c.first == precision; });
+      if (call == calls.end()) call = calls.insert(calls.end(), {precision, {}});
+      call->second.push_back(t);
+    }
+    for (const auto& [precision, tasks] : calls) fused_step(v, precision, tasks, kernel_);
+  }
+  return loss;
+}
+
+RMSpropParamState& RMSprop::prepared_state(const Entry& e, std::size_t group, const Options& o) {
+  auto& slot = state_[c10::guts::to_string(e.param.unsafeGetTensorImpl())];
+  if (!slot) slot = std::make_unique<RMSpropParamState>();
+  auto& s = static_cast<RMSpropParamState&>(*slot);
+  const Variant v = variant_of(o);
+  const auto state_type = scalar_type_of(e.precision.state);
+  const std::string at = where(group, e.index);
+  ensure(s.square_avg(), v.uses_square_avg(), e.param, state_type, o.initial_accumulator_value, at,
+         "square_avg");
+  ensure(s.grad_avg(), v.uses_grad_avg(), e.param, state_type, 0.0, at, "grad_avg");
+  ensure(s.momentum_buffer(), v.uses_momentum_buffer(), e.param, state_type, 0.0, at,
+         "momentum_buffer");
+  if (e.precision.master_weights && !s.master().defined()) s.master(e.param.to(c10::kFloat));
+  ensure(s.master(), e.precision.master_weights, e.param, c10::kFloat, 0.0, at, "master");
+  return s;
+}
+
+void RMSprop::save(::torch::serialize::OutputArchive& archive) const {
+  ::torch::optim::serialize<RMSpropParamState, RMSpropOptions>(archive, *this);
+}
+
+// libtorch's serialize() restores the state only; the groups' options are restored here too,
+// so that a run resumes with the options it was saved with.
+void RMSprop::load(::torch::serialize::InputArchive& archive) {
+  ::torch::optim::serialize<RMSpropParamState, RMSpropOptions>(archive, *this);
+  ::torch::serialize::InputArchive groups_archive;
+  archive.read("param_groups", groups_archive);
+  std::vector<
+      std::pair<std::vector<std::string>, std::unique_ptr<::torch::optim::OptimizerOptions>>>
+      saved;
+  ::torch::optim::detail::serialize<RMSpropOptions>(groups_archive, saved);
+  for (std::size_t i = 0; i < saved.size(); ++i) {
+    static_cast<const RMSpropOptions&>(*saved[i].second).core().validate();
+    param_groups()[i].set_options(std::move(saved[i].second));
+  }
+}
+
+}  // namespace rmsprop::torch

@@ -1,0 +1,316 @@
+// rmsprop::torch::RMSprop against torch::optim::RMSprop and the core optimizer, on a real
+// libtorch module with a real loss and backward.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <sstream>
+#include <vector>
+
+#include "rmsprop/error.hpp"
+#include "rmsprop/optimizer.hpp"
+#include "rmsprop/torch.hpp"
+
+namespace {
+
+struct Net : ::torch::nn::Module {
+  ::torch::nn::Linear a{nullptr}, b{nullptr};
+  Net() {
+    a = register_module("a", ::torch::nn::Linear(6, 8));
+    b = register_module("b", ::torch::nn::Linear(8, 3));
+  }
+  ::torch::Tensor forward(const ::torch::Tensor& x) { return b(::torch::tanh(a(x))); }
+};
+
+std::shared_ptr<Net> make_net(c10::ScalarType dtype) {
+  ::torch::manual_seed(7);
+  auto net = std::make_shared<Net>();
+  net->to(dtype);
+  return net;
+}
+
+struct Batch {
+  ::torch::Tensor x, y;
+};
+
+Batch batch(int step, c10::ScalarType dtype) {
+  auto gen = ::torch::make_generator<at::CPUGeneratorImpl>(1000 + step);
+  auto x = ::torch::randn({16, 6}, gen, ::torch::kDouble);
+  auto y = ::torch::randn({16, 3}, gen, ::torch::kDouble);
+  return {x.to(dtype), y.to(dtype)};
+}
+
+// Mean squared error, written out: mse_loss has no bfloat16 kernel in libtorch 1.13.
+::torch::Tensor loss(Net& net, const Batch& b) {
+  return (net.forward(b.x) - b.y).pow(2).mean();
+}
+
+void train(Net& net, ::torch::optim::Optimizer& opt, int from, int to, c10::ScalarType dtype) {
+  for (int step = from; step < to; ++step) {
+    const Batch b = batch(step, dtype);
+    opt.zero_grad();
+    loss(net, b).backward();
+    opt.step();
+  }
+}
+
+// The largest |a − b| / max(|b|, 1e-3 · max|b|) over all parameters.
+double max_relative(Net& a, Net& b) {
+  double worst = 0;
+  auto pa = a.parameters(), pb = b.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    auto x = pa[i].to(::torch::kDouble), y = pb[i].to(::torch::kDouble);
+    const double scale = y.abs().max().item<double>() * 1e-3;
+    worst = std::max(worst, ((x - y).abs() / y.abs().clamp_min(scale)).max().item<double>());
+  }
+  return worst;
+}
+
+struct TorchCase {
+  double alpha, weight_decay, momentum;
+  bool centered;
+};
+
+class SameAsTorch : public ::testing::TestWithParam<TorchCase> {};
+
+// 100 steps of each. float64: equal to rounding. float32: as close to torch's float32 run as
+// rounding allows, measured by torch's own float32 run against its float64 run (the same
+// criterion as the golden tests: NOTE: [golden tolerances]).
+TEST_P(SameAsTorch, HundredStepsFloat64AndFloat32) {
+  const TorchCase c = GetParam();
+  auto run = [&](bool ours, c10::ScalarType dtype) {
+    auto net = make_net(dtype);
+    std::unique_ptr<::torch::optim::Optimizer> opt;
+    if (ours) {
+      opt = std::make_unique<rmsprop::torch::RMSprop>(net->parameters(),
+                                                      rmsprop::torch::RMSpropOptions(1e-2)
+                                                          .alpha(c.alpha)
+                                                          .weight_decay(c.weight_decay)
+                                                          .momentum(c.momentum)
+                                                          .centered(c.centered));
+    } else {
+      opt = std::make_unique<::torch::optim::RMSprop>(net->parameters(),
+                                                      ::torch::optim::RMSpropOptions(1e-2)
+                                                          .alpha(c.alpha)
+                                                          .weight_decay(c.weight_decay)
+                                                          .momentum(c.momentum)
+                                                          .centered(c.centered));
+    }
+    train(*net, *opt, 0, 100, dtype);
+    return net;
+  };
+  auto ours64 = run(true, ::torch::kDouble), torch64 = run(false, ::torch::kDouble);
+  auto ours32 = run(true, ::torch::kFloat), torch32 = run(false, ::torch::kFloat);
+  EXPECT_LT(max_relative(*ours64, *torch64), 1e-10);
+  const double torch_own_error = max_relative(*torch32, *torch64);
+  EXPECT_LT(max_relative(*ours32, *torch32), 1e-6 + 4 * torch_own_error)
+      << "torch float32 vs float64: " << torch_own_error;
+  EXPECT_LT(max_relative(*ours32, *torch64), 1e-6 + 4 * torch_own_error);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Options, SameAsTorch,
+    ::testing::Values(TorchCase{0.99, 0, 0, false}, TorchCase{0.9, 0, 0, false},
+                      TorchCase{0.99, 1e-2, 0, false}, TorchCase{0.99, 0, 0.9, false},
+                      TorchCase{0.99, 0, 0, true}, TorchCase{0.9, 1e-2, 0.9, true}));
+
+// Every flavor: the libtorch adapter and the core optimizer are the same kernels on the same
+// values, so bitwise equal.
+TEST(TorchOptimizer, EveryFlavorBitwiseEqualToTheCoreOptimizer) {
+  for (rmsprop::Flavor flavor : rmsprop::all_flavors()) {
+    auto net = make_net(::torch::kFloat);
+    auto options = rmsprop::Options::from_flavor(flavor);
+    options.lr = 1e-2;
+    options.momentum = 0.5;
+    rmsprop::torch::RMSprop ours(net->parameters(), rmsprop::torch::RMSpropOptions(options));
+
+    std::vector<std::vector<float>> w, g;
+    std::vector<rmsprop::Param> params;
+    for (const auto& p : net->parameters()) {
+      w.emplace_back(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+      g.emplace_back(w.back().size());
+    }
+    for (std::size_t i = 0; i < w.size(); ++i) params.push_back(rmsprop::Param::of(w[i], g[i]));
+    rmsprop::Optimizer core(params, options);
+    for (int step = 0; step < 20; ++step) {
+      const Batch b = batch(step, ::torch::kFloat);
+      ours.zero_grad();
+      loss(*net, b).backward();
+      auto ps = net->parameters();
+      for (std::size_t i = 0; i < ps.size(); ++i) {
+        std::copy_n(ps[i].grad().data_ptr<float>(), g[i].size(), g[i].data());
+      }
+      ours.step();
+      core.step();
+    }
+    auto ps = net->parameters();
+    for (std::size_t i = 0; i < ps.size(); ++i) {
+      EXPECT_EQ(0, std::memcmp(ps[i].data_ptr<float>(), w[i].data(), w[i].size() * 4))
+          << "flavor " << rmsprop::to_string(flavor) << " parameter " << i;
+    }
+  }
+}
+
+template <class Save, class Load>
+void round_trip(Save& save_from, Load& load_into) {
+  std::stringstream archive;
+  ::torch::save(save_from, archive);
+  ::torch::load(load_into, archive);
+}
+
+// Stop at step 40, hand the state to the other optimizer (and back), go on to 100: the same
+// weights as never stopping.
+TEST(TorchOptimizer, StateRoundTripsThroughTorchOptimizerMidTraining) {
+  const auto dtype = ::torch::kDouble;
+  const auto options = rmsprop::torch::RMSpropOptions(1e-2).momentum(0.9).centered(true);
+  auto straight = make_net(dtype);
+  rmsprop::torch::RMSprop straight_opt(straight->parameters(), options);
+  train(*straight, straight_opt, 0, 100, dtype);
+
+  auto net = make_net(dtype);
+  rmsprop::torch::RMSprop first(net->parameters(), options);
+  train(*net, first, 0, 40, dtype);
+  // torch::optim::RMSprop::load restores the state, not the options: give them.
+  ::torch::optim::RMSprop theirs(net->parameters(),
+                                 ::torch::optim::RMSpropOptions(1e-2).momentum(0.9).centered(true));
+  round_trip(first, theirs);
+  train(*net, theirs, 40, 60, dtype);
+  rmsprop::torch::RMSprop second(net->parameters(), rmsprop::torch::RMSpropOptions(0.5));
+  round_trip(theirs, second);
+  EXPECT_TRUE(second.defaults().get_lr() == 0.5);
+  EXPECT_EQ(static_cast<rmsprop::torch::RMSpropOptions&>(second.param_groups()[0].options()).lr(),
+            1e-2);
+  train(*net, second, 60, 80, dtype);
+  rmsprop::torch::RMSprop third(net->parameters());
+  round_trip(second, third);
+  train(*net, third, 80, 100, dtype);
+  EXPECT_LT(max_relative(*net, *straight), 1e-12);
+}
+
+TEST(TorchOptimizer, OursToOursIsBitwiseAndKeepsEveryOption) {
+  const auto dtype = ::torch::kFloat;
+  auto options = rmsprop::torch::RMSpropOptions::flavor(rmsprop::Flavor::tf1).lr(1e-3);
+  options.set("nesterov", "true").momentum(0.9);
+  auto straight = make_net(dtype), net = make_net(dtype);
+  rmsprop::torch::RMSprop a(straight->parameters(), options), b(net->parameters(), options);
+  train(*straight, a, 0, 30, dtype);
+  train(*net, b, 0, 15, dtype);
+  rmsprop::torch::RMSprop c(net->parameters());
+  round_trip(b, c);
+  EXPECT_EQ(static_cast<rmsprop::torch::RMSpropOptions&>(c.param_groups()[0].options()).core(),
+            options.core());
+  train(*net, c, 15, 30, dtype);
+  auto pa = straight->parameters(), pb = net->parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(::torch::equal(pa[i], pb[i]));
+}
+
+TEST(TorchOptimizer, GroupsWithTheirOwnOptionsAndParametersWithoutGradient) {
+  auto net = make_net(::torch::kFloat);
+  auto frozen = ::torch::ones({4});
+  std::vector<::torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(net->a->parameters(),
+                      std::make_unique<rmsprop::torch::RMSpropOptions>(
+                          rmsprop::torch::RMSpropOptions(1e-1).centered(true)));
+  groups.emplace_back(std::vector<::torch::Tensor>{net->b->weight, net->b->bias, frozen});
+  rmsprop::torch::RMSprop opt(std::move(groups), rmsprop::torch::RMSpropOptions(1e-3));
+  const auto before_a = net->a->weight.clone(), before_b = net->b->weight.clone();
+  train(*net, opt, 0, 1, ::torch::kFloat);
+  // Step 1 moves each weight by about lr/sqrt(1 − alpha) (or lr/sqrt(1 − alpha) centered).
+  EXPECT_NEAR((net->a->weight - before_a).abs().max().item<double>(), 1e-1 / std::sqrt(0.01 - 1e-4),
+              2e-2);
+  EXPECT_NEAR((net->b->weight - before_b).abs().max().item<double>(), 1e-3 / std::sqrt(0.01), 1e-4);
+  EXPECT_TRUE(::torch::equal(frozen, ::torch::ones({4})));
+  EXPECT_EQ(opt.state().count(c10::guts::to_string(frozen.unsafeGetTensorImpl())), 0u);
+}
+
+TEST(TorchOptimizer, MixedPrecisionWithMasterWeights) {
+  auto net = make_net(::torch::kBFloat16);
+  auto options = rmsprop::torch::RMSpropOptions(1e-2);
+  options.set("master_weights", "true");
+  rmsprop::torch::RMSprop opt(net->parameters(), options);
+  const Batch b = batch(0, ::torch::kBFloat16);
+  const double first = loss(*net, b).item<double>();
+  for (int step = 0; step < 50; ++step) {
+    opt.zero_grad();
+    loss(*net, b).backward();
+    opt.step();
+  }
+  EXPECT_LT(loss(*net, b).item<double>(), 0.8 * first);
+  auto& state = static_cast<rmsprop::torch::RMSpropParamState&>(
+      *opt.state().at(c10::guts::to_string(net->a->weight.unsafeGetTensorImpl())));
+  EXPECT_EQ(state.master().scalar_type(), ::torch::kFloat);
+  EXPECT_TRUE(::torch::equal(state.master().to(::torch::kBFloat16), net->a->weight));
+}
+
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const rmsprop::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(TorchOptimizer, RefusesBadTensorsByName) {
+  auto w = ::torch::zeros({4, 3}).t();  // not contiguous
+  w.mutable_grad() = ::torch::ones({3, 4});
+  rmsprop::torch::RMSprop strided({w});
+  EXPECT_NE(error_of([&] { strided.step(); }).find("group 0 parameter 0 is not contiguous"),
+            std::string::npos);
+
+  auto i = ::torch::zeros({3}, ::torch::kInt);
+  i.mutable_grad() = ::torch::ones({3}, ::torch::kInt);
+  rmsprop::torch::RMSprop ints({i});
+  EXPECT_NE(error_of([&] { ints.step(); }).find("dtype Int"), std::string::npos);
+
+  auto p = ::torch::zeros({3});
+  p.mutable_grad() = ::torch::ones({3}, ::torch::kDouble);
+  rmsprop::torch::RMSprop mixed({p});
+  EXPECT_NE(error_of([&] { mixed.step(); }).find("its gradient is Double"), std::string::npos);
+
+  auto s = ::torch::zeros({3});
+  s.mutable_grad() = ::torch::ones({3}).to_sparse();
+  rmsprop::torch::RMSprop sparse({s});
+  EXPECT_NE(error_of([&] { sparse.step(); }).find("sparse gradient"), std::string::npos);
+
+  EXPECT_NE(error_of([] {
+              rmsprop::torch::RMSprop({::torch::zeros({1})}, rmsprop::torch::RMSpropOptions(-1));
+            }).find("lr"),
+            std::string::npos);
+  rmsprop::torch::RMSpropOptions o;
+  EXPECT_NE(error_of([&] { o.set("centred", "true"); }).find("centred"), std::string::npos);
+}
+
+TEST(TorchOptimizer, NonFinitePoliciesChangeNothing) {
+  auto a = ::torch::ones({5}), b = ::torch::ones({5});
+  a.mutable_grad() = ::torch::ones({5});
+  b.mutable_grad() = ::torch::ones({5});
+  b.mutable_grad()[3] = NAN;
+  rmsprop::torch::RMSprop error_opt({a, b});
+  const std::string message = error_of([&] { error_opt.step(); });
+  EXPECT_NE(message.find("group 0 parameter 1 at element 3: nan"), std::string::npos) << message;
+  EXPECT_TRUE(::torch::equal(a, ::torch::ones({5})));
+  EXPECT_TRUE(error_opt.state().empty() ||
+              ::torch::equal(static_cast<rmsprop::torch::RMSpropParamState&>(
+                                 *error_opt.state().begin()->second)
+                                 .square_avg(),
+                             ::torch::zeros({5})));
+
+  auto options = rmsprop::torch::RMSpropOptions();
+  options.set("non_finite", "skip");
+  rmsprop::torch::RMSprop skip_opt({a, b}, options);
+  skip_opt.step();
+  EXPECT_FALSE(skip_opt.last_step_applied());
+  EXPECT_TRUE(::torch::equal(a, ::torch::ones({5})));
+  b.mutable_grad()[3] = 1.0;
+  skip_opt.step();
+  EXPECT_TRUE(skip_opt.last_step_applied());
+  EXPECT_FALSE(::torch::equal(a, ::torch::ones({5})));
+  EXPECT_EQ(static_cast<rmsprop::torch::RMSpropParamState&>(
+                *skip_opt.state().at(c10::guts::to_string(a.unsafeGetTensorImpl())))
+                .step(),
+            1);
+}
+
+}  // namespace
