@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "measure.hpp"
 #include "naive_loop.hpp"
 #include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
@@ -25,7 +26,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using rmsprop::bench::Buffers;
+using rmsprop::bench::measure_roofline;
+using rmsprop::bench::median_seconds;
+using rmsprop::bench::Roofline;
 
 struct Settings {
   bool json = false, quick = false, torch = true;
@@ -57,86 +61,6 @@ const rmsprop::DType kDTypes[] = {rmsprop::DType::f32, rmsprop::DType::bf16};
 std::size_t bytes_per_element(const VariantCase& v, rmsprop::DType dtype) {
   // param read+write, grad read, each state buffer read+write
   return 3 * rmsprop::size_of(dtype) + 8 * std::size_t(v.buffers);
-}
-
-template <class F>
-double median_seconds(int repeats, F f) {
-  std::vector<double> t;
-  f();  // warm up: pages touched, threads started
-  for (int i = 0; i < repeats; ++i) {
-    auto start = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
-// Realistic values (random parameters and gradients, state of a run in progress): constant
-// data drives centered variants into v − m² ≈ 0 and subnormal slow paths.
-struct Buffers {
-  std::vector<std::unique_ptr<float[]>> p, g, v, m, b;     // float32
-  std::vector<std::unique_ptr<std::uint16_t[]>> p16, g16;  // the same p and g in bfloat16
-  Buffers(const Shape& s, rmsprop::DType dtype) {
-    std::uint64_t x = 12345;
-    auto uniform = [&x] {  // splitmix64 -> [0, 1)
-      std::uint64_t z = (x += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      return float((z ^ (z >> 31)) >> 40) * 0x1p-24f;
-    };
-    auto make = [&](std::vector<std::unique_ptr<float[]>>& list, float lo, float hi) {
-      list.emplace_back(new float[s.elements]);
-      for (std::size_t i = 0; i < s.elements; ++i) list.back()[i] = lo + (hi - lo) * uniform();
-    };
-    for (std::size_t k = 0; k < s.tensors; ++k) {
-      make(p, -1, 1), make(g, -1, 1), make(v, 0.5, 1), make(m, -0.1, 0.1), make(b, -0.1, 0.1);
-      if (dtype != rmsprop::DType::bf16) continue;
-      for (auto* list : {&p16, &g16}) {
-        const float* source = (list == &p16 ? p : g).back().get();
-        list->emplace_back(new std::uint16_t[s.elements]);
-        for (std::size_t i = 0; i < s.elements; ++i) {
-          list->back()[i] = rmsprop::to_bfloat16(source[i]).bits;
-        }
-      }
-      p.back().reset(), g.back().reset();  // bfloat16 runs must not touch float32 copies
-    }
-  }
-  void* param(std::size_t k) { return p16.empty() ? (void*)p[k].get() : (void*)p16[k].get(); }
-  void* grad(std::size_t k) { return g16.empty() ? (void*)g[k].get() : (void*)g16[k].get(); }
-};
-
-// The memory roofline, float32, all threads: STREAM-like copy and triad (bytes counted as
-// STREAM does: 8 and 12 per element, though their stores also read the line first), and an
-// in-place update a[i] += s·b[i] (read, then write the line just read: 12 bytes moved per
-// element, no hidden read-for-ownership). These describe the machine; each case's fraction
-// of roofline is against its own traffic-only loop (naive_loop.cpp: the same buffers read and
-// written, one add each, built -march=native), the speed its memory access allows.
-struct Roofline {
-  double copy_gbs, triad_gbs, inplace_gbs;
-};
-
-Roofline measure_roofline(std::size_t n, int threads, int repeats) {
-  std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);
-  std::fill_n(a.get(), n, 1.0f), std::fill_n(b.get(), n, 2.0f), std::fill_n(c.get(), n, 3.0f);
-  const long ln = long(n);
-  float* A = a.get();
-  const float *B = b.get(), *C = c.get();
-  const double copy = median_seconds(repeats, [&] {
-#pragma omp parallel for simd schedule(static) num_threads(threads)
-    for (long i = 0; i < ln; ++i) A[i] = B[i];
-  });
-  const double triad = median_seconds(repeats, [&] {
-#pragma omp parallel for simd schedule(static) num_threads(threads)
-    for (long i = 0; i < ln; ++i) A[i] = B[i] + 3.0f * C[i];
-  });
-  float* Aw = a.get();
-  const double inplace = median_seconds(repeats, [&] {
-#pragma omp parallel for simd schedule(static) num_threads(threads)
-    for (long i = 0; i < ln; ++i) Aw[i] = Aw[i] + 1e-7f * B[i];
-  });
-  return {8.0 * double(n) / copy / 1e9, 12.0 * double(n) / triad / 1e9,
-          12.0 * double(n) / inplace / 1e9};
 }
 
 void naive_step(const VariantCase& v, Buffers& buf, const Shape& s, int threads, long step) {
@@ -252,7 +176,7 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   const rmsprop::KernelConfig config{st.threads, {}};
   auto measure_ours = [&](const VariantCase& v, const Shape& s, rmsprop::DType dtype) {
-    Buffers buf(s, dtype);
+    Buffers buf(s.tensors, s.elements, dtype);
     rmsprop::Options o;
     std::vector<rmsprop::TensorTask> tasks;
     ours_prepare(v, buf, s, o, tasks);
@@ -265,7 +189,7 @@ int main(int argc, char** argv) {
       for (const Shape& s : shapes) {
         Row r{v.name, s.name, dtype, s.tensors, s.elements, bytes_per_element(v, dtype), 0, 0, 0};
         r.ours1 = measure_ours(v, s, dtype);
-        Buffers buf(s, dtype);
+        Buffers buf(s.tensors, s.elements, dtype);
         long step = 0;
         r.naive = median_seconds(repeats, [&] { naive_step(v, buf, s, threads, ++step); });
         std::vector<void*> p, g;

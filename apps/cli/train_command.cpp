@@ -1,0 +1,95 @@
+#include <cstdio>
+#include <memory>
+
+#include "commands.hpp"
+#include "optimizer_flags.hpp"
+#include "output.hpp"
+#include "task_flags.hpp"
+
+namespace rmsprop::cli {
+
+// The seed's optimizer: RMSProp lr 1e-3, rho 0.9, eps 1e-8, Keras' conventions.
+Options default_rmsprop() {
+  Options o = Options::from_flavor(Flavor::keras);
+  o.lr = 1e-3;
+  o.alpha = 0.9;
+  o.eps = 1e-8;
+  return o;
+}
+
+namespace {
+
+struct TrainFlags {
+  TaskFlags task;
+  OptimizerFlags optimizer;
+  std::string resume;
+  std::int64_t stop_after = 0;
+};
+
+void run_train(const TrainFlags& f) {
+  TrainSettings s = f.task.settings();
+  s.options = f.optimizer.resolve(default_rmsprop());
+  s.backend = f.optimizer.backend;
+  s.resume = f.resume;
+  s.stop_after = f.stop_after;
+  const Dataset data = f.task.load();
+  const auto dir = make_run_folder(f.task.out, "train");
+  s.checkpoint = dir / "checkpoint.pt";
+  std::printf("%s: %s, %lld train / %lld validation / %lld test examples; %s, %d threads\n",
+              data.name.c_str(), describe(s.model, data.classes).c_str(),
+              static_cast<long long>(data.train.size()), static_cast<long long>(data.val.size()),
+              static_cast<long long>(data.test.size()), s.backend.c_str(), s.threads);
+  std::fflush(stdout);
+  const TrainResult r = train(s, data, stdout);
+
+  nlohmann::json doc = to_json(r);
+  doc["command"] = "train";
+  doc["dataset"] = to_json(data);
+  nlohmann::json options;
+  for (const auto& [name, value] : s.options.to_pairs()) options[name] = value;
+  doc["optimizer"] = {{"backend", s.backend}, {"options", options}};
+  doc["settings"] = {{"epochs", s.epochs},
+                     {"batch_size", s.batch_size},
+                     {"seed", s.seed},
+                     {"threads", s.threads},
+                     {"finished", r.test_loss.has_value()}};
+  write_json(dir / "metrics.json", doc);
+  write_epochs_csv(dir / "metrics.csv", {{"", r}}, data.classes > 0);
+  if (f.task.plots && !r.epochs.empty()) {
+    plot({"curves", (dir / "metrics.csv").string(), dir.string(),
+          describe(s.model, data.classes) + " on " + data.name});
+  }
+  if (!r.test_loss) {
+    std::printf("stopped after epoch %zu (--stop-after); continue with --resume %s\n",
+                r.epochs.size(), s.checkpoint.c_str());
+  } else if (r.test_accuracy) {
+    std::printf("test accuracy: %.4f\n", *r.test_accuracy);
+  } else {
+    std::printf("test loss: %.6g\n", *r.test_loss);
+  }
+  std::printf("results in %s\n", dir.c_str());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto flags = std::make_shared<TrainFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Train a model (default: the seed's Fashion-MNIST MLP 784-32-10, dropout 0.2, RMSProp lr "
+      "1e-3 rho 0.9 eps 1e-8, batch 32, 10 epochs, 20% held out); prints each epoch and the "
+      "test accuracy, writes metrics.json, metrics.csv, loss.png, accuracy.png and a "
+      "checkpoint after every epoch");
+  flags->task.add_to(*cmd);
+  flags->optimizer.add_to(*cmd);
+  cmd->add_option("--resume", flags->resume, "Continue from a checkpoint.pt of an earlier run")
+      ->check(CLI::ExistingFile)
+      ->group("Task");
+  cmd->add_option("--stop-after", flags->stop_after,
+                  "Stop after N epochs of this invocation (as if interrupted; --resume goes on)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Task");
+  cmd->callback([flags] { run_train(*flags); });
+}
+
+}  // namespace rmsprop::cli

@@ -1,0 +1,228 @@
+#include "trainer.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+
+#include "optimizer_flags.hpp"
+#include "progress.hpp"
+
+namespace rmsprop::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// What must match for a checkpoint to be resumed by these settings.
+std::string fingerprint(const TrainSettings& s, const Dataset& d) {
+  std::string text = describe(s.model, d.classes) + "; data " + d.name + " " +
+                     std::to_string(d.train.size()) + "/" + std::to_string(d.val.size()) +
+                     "; batch " + std::to_string(s.batch_size) + "; seed " +
+                     std::to_string(s.seed) + "; backend " + s.backend + "; options";
+  for (const auto& [name, value] : s.options.to_pairs()) text += " " + name + "=" + value;
+  return text;
+}
+
+::torch::Tensor loss_of(const ::torch::Tensor& out, const ::torch::Tensor& y, bool classify) {
+  return classify ? ::torch::nn::functional::cross_entropy(out, y) : ::torch::mse_loss(out, y);
+}
+
+struct Metrics {
+  double loss = 0, accuracy = 0;
+};
+
+Metrics evaluate(::torch::nn::Sequential& model, const Split& split, bool classify) {
+  ::torch::NoGradGuard no_grad;
+  model->eval();
+  double loss = 0, correct = 0;
+  const std::int64_t n = split.size();
+  for (std::int64_t begin = 0; begin < n; begin += 1000) {
+    const std::int64_t end = std::min(n, begin + 1000);
+    auto x = split.x.slice(0, begin, end), y = split.y.slice(0, begin, end);
+    auto out = model->forward(x);
+    loss += loss_of(out, y, classify).item<double>() * double(end - begin);
+    if (classify) correct += out.argmax(1).eq(y).sum().item<double>();
+  }
+  return {loss / double(n), correct / double(n)};
+}
+
+constexpr int kRecordFields = 7;
+
+::torch::Tensor history_tensor(const std::vector<EpochRecord>& epochs) {
+  auto t = ::torch::zeros({std::int64_t(epochs.size()), kRecordFields}, ::torch::kDouble);
+  auto a = t.accessor<double, 2>();
+  for (std::size_t i = 0; i < epochs.size(); ++i) {
+    const EpochRecord& r = epochs[i];
+    const double row[kRecordFields] = {double(r.epoch),    r.train_loss,   r.train_accuracy,
+                                       r.val_loss,         r.val_accuracy, r.seconds,
+                                       r.optimizer_seconds};
+    for (int k = 0; k < kRecordFields; ++k) a[std::int64_t(i)][k] = row[k];
+  }
+  return t;
+}
+
+std::vector<EpochRecord> history_of(const ::torch::Tensor& t) {
+  std::vector<EpochRecord> out;
+  if (t.dim() != 2 || t.size(1) != kRecordFields) throw std::runtime_error("damaged history");
+  auto a = t.accessor<double, 2>();
+  for (std::int64_t i = 0; i < t.size(0); ++i) {
+    out.push_back({std::int64_t(a[i][0]), a[i][1], a[i][2], a[i][3], a[i][4], a[i][5], a[i][6]});
+  }
+  return out;
+}
+
+void save_checkpoint(const std::filesystem::path& path, ::torch::nn::Sequential& model,
+                     ::torch::optim::Optimizer& opt, const std::vector<EpochRecord>& history,
+                     const std::string& print) {
+  ::torch::serialize::OutputArchive archive, model_archive, opt_archive;
+  model->save(model_archive);
+  opt.save(opt_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", opt_archive);
+  archive.write("history", history_tensor(history));
+  archive.write("fingerprint", c10::IValue(print));
+  // Written beside, then renamed: an interrupted save never leaves a damaged checkpoint.
+  const auto temp = std::filesystem::path(path.string() + ".tmp");
+  archive.save_to(temp.string());
+  std::filesystem::rename(temp, path);
+}
+
+std::vector<EpochRecord> load_checkpoint(const std::filesystem::path& path,
+                                         ::torch::nn::Sequential& model,
+                                         ::torch::optim::Optimizer& opt, const std::string& print) {
+  ::torch::serialize::InputArchive archive, model_archive, opt_archive;
+  try {
+    archive.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("--resume " + path.string() + ": not a readable checkpoint (" +
+                             e.what_without_backtrace() + ")");
+  }
+  c10::IValue saved_print;
+  archive.read("fingerprint", saved_print);
+  if (saved_print.toStringRef() != print) {
+    throw std::runtime_error("--resume " + path.string() +
+                             ": the checkpoint is of another run:\n  saved: " +
+                             saved_print.toStringRef() + "\n  now:   " + print);
+  }
+  archive.read("model", model_archive);
+  archive.read("optimizer", opt_archive);
+  model->load(model_archive);
+  opt.load(opt_archive);
+  ::torch::Tensor history;
+  archive.read("history", history);
+  return history_of(history);
+}
+
+std::string digest(::torch::nn::Sequential& model) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const auto& p : model->parameters()) {
+    const auto c = p.contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(c.data_ptr());
+    for (std::size_t i = 0; i < std::size_t(c.nbytes()); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  }
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
+}
+
+}  // namespace
+
+TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
+  if (s.epochs <= 0)
+    throw std::invalid_argument("--epochs " + std::to_string(s.epochs) + ": must be > 0");
+  if (s.batch_size <= 0) {
+    throw std::invalid_argument("--batch-size " + std::to_string(s.batch_size) + ": must be > 0");
+  }
+  if ((s.model.kind == "linreg") != (data.classes == 0)) {
+    throw std::invalid_argument("model " + s.model.kind + " does not fit the data " + data.name);
+  }
+  const bool classify = data.classes > 0;
+  ::torch::manual_seed(s.seed);
+  auto model = make_model(s.model, data.classes);
+  auto opt = make_optimizer(s.backend, s.options, model->parameters(), s.threads);
+  const std::string print = fingerprint(s, data);
+
+  TrainResult result;
+  result.model = describe(s.model, data.classes);
+  for (const auto& p : model->parameters()) result.parameters += p.numel();
+  if (!s.resume.empty()) {
+    result.epochs = load_checkpoint(s.resume, model, *opt, print);
+    std::fprintf(log, "resumed from %s after epoch %lld\n", s.resume.c_str(),
+                 static_cast<long long>(result.epochs.size()));
+  }
+  const std::int64_t n = data.train.size();
+  const std::int64_t batches = (n + s.batch_size - 1) / s.batch_size;
+  std::int64_t ran = 0;
+  for (std::int64_t epoch = std::int64_t(result.epochs.size()); epoch < s.epochs; ++epoch) {
+    if (s.stop_after > 0 && ran == s.stop_after) return result;
+    // Shuffling and dropout draw from generators seeded per epoch, so that a resumed run
+    // draws what the uninterrupted one did.
+    ::torch::manual_seed(s.seed * 1'000'003 + std::uint64_t(epoch) + 1);
+    auto order = ::torch::randperm(n, ::torch::kLong);
+    model->train();
+    Progress bar(s.label + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(s.epochs),
+                 batches, s.progress);
+    EpochRecord r;
+    r.epoch = epoch + 1;
+    double loss_sum = 0, correct = 0;
+    const auto start = Clock::now();
+    for (std::int64_t b = 0; b < batches; ++b) {
+      auto idx = order.slice(0, b * s.batch_size, std::min(n, (b + 1) * s.batch_size));
+      auto x = data.train.x.index_select(0, idx), y = data.train.y.index_select(0, idx);
+      opt->zero_grad();
+      auto out = model->forward(x);
+      auto loss = loss_of(out, y, classify);
+      loss.backward();
+      const auto step_start = Clock::now();
+      opt->step();
+      r.optimizer_seconds += seconds_since(step_start);
+      const double batch_loss = loss.item<double>();
+      if (!std::isfinite(batch_loss)) {
+        throw std::runtime_error("the training loss became " + std::to_string(batch_loss) +
+                                 " in epoch " + std::to_string(epoch + 1) +
+                                 " (learning rate too high?)");
+      }
+      loss_sum += batch_loss * double(idx.size(0));
+      if (classify) correct += out.argmax(1).eq(y).sum().item<double>();
+      bar.update(b + 1,
+                 "loss " + std::to_string(loss_sum / double((b + 1) * s.batch_size)).substr(0, 6));
+    }
+    r.seconds = seconds_since(start);
+    bar.finish();
+    r.train_loss = loss_sum / double(n);
+    r.train_accuracy = correct / double(n);
+    if (data.val.size() > 0) {
+      const Metrics val = evaluate(model, data.val, classify);
+      r.val_loss = val.loss;
+      r.val_accuracy = val.accuracy;
+    }
+    result.epochs.push_back(r);
+    if (classify) {
+      std::fprintf(log,
+                   "epoch %lld/%lld  train loss %.4f acc %.4f  val loss %.4f acc %.4f  (%.2f s, "
+                   "optimizer %.0f%%)\n",
+                   static_cast<long long>(r.epoch), static_cast<long long>(s.epochs), r.train_loss,
+                   r.train_accuracy, r.val_loss, r.val_accuracy, r.seconds,
+                   100 * r.optimizer_seconds / r.seconds);
+    } else {
+      std::fprintf(log, "epoch %lld/%lld  train loss %.6f  val loss %.6f  (%.2f s)\n",
+                   static_cast<long long>(r.epoch), static_cast<long long>(s.epochs), r.train_loss,
+                   r.val_loss, r.seconds);
+    }
+    std::fflush(log);
+    if (!s.checkpoint.empty()) save_checkpoint(s.checkpoint, model, *opt, result.epochs, print);
+    ++ran;
+  }
+  result.weights_digest = digest(model);
+  const Metrics test = evaluate(model, data.test, classify);
+  result.test_loss = test.loss;
+  if (classify) result.test_accuracy = test.accuracy;
+  return result;
+}
+
+}  // namespace rmsprop::cli

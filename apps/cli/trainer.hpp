@@ -1,0 +1,50 @@
+// Training a model on a dataset with one optimizer: epochs of shuffled mini-batches, validation
+// after each epoch, a checkpoint after each epoch, test metrics at the end.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data.hpp"
+#include "models.hpp"
+#include "rmsprop/options.hpp"
+
+namespace rmsprop::cli {
+
+struct TrainSettings {
+  ModelSpec model;
+  std::int64_t epochs = 10, batch_size = 32;
+  std::uint64_t seed = 42;
+  int threads = 0;  // 0: all cores
+  Options options;
+  std::string backend = "rmsprop";
+  std::filesystem::path checkpoint;  // written after every epoch ("" = none)
+  std::filesystem::path resume;      // a checkpoint to continue from ("" = start afresh)
+  std::int64_t stop_after = 0;       // stop after this many epochs of this invocation (0: never)
+  bool progress = false;
+  std::string label = "train";  // progress bar label
+};
+
+struct EpochRecord {
+  std::int64_t epoch = 0;  // 1-based
+  double train_loss = 0, train_accuracy = 0, val_loss = 0, val_accuracy = 0;
+  double seconds = 0, optimizer_seconds = 0;  // wall time of the epoch's training, of its steps
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> epochs;                 // all of them, resumed ones included
+  std::optional<double> test_loss, test_accuracy;  // unset when stopped early
+  std::int64_t parameters = 0;
+  std::string model;           // describe(spec)
+  std::string weights_digest;  // FNV-1a of the final parameters' bytes: equal runs, equal digest
+};
+
+// Same settings, seed and threads give the same numbers; a run resumed from its checkpoint
+// ends with the same weights as one never stopped. Lines of progress go to `log`.
+// Throws std::runtime_error / rmsprop::Error with a readable message.
+TrainResult train(const TrainSettings& settings, const Dataset& data, std::FILE* log);
+
+}  // namespace rmsprop::cli

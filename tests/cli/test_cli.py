@@ -1,0 +1,223 @@
+"""End-to-end tests of the `rmsprop` CLI on small slices of Fashion-MNIST (CTest: cli_tests).
+
+RMSPROP_CLI names the binary. RMSPROP_FULL_ACCURACY=1 adds the default run on the full data.
+"""
+import gzip
+import json
+import os
+import subprocess
+import struct
+
+import pytest
+
+CLI = os.environ.get("RMSPROP_CLI", "build/apps/rmsprop")
+DATA = "/usr/share/datasets/fashion-mnist"
+SMALL = ["--train-limit", "600", "--test-limit", "200", "--epochs", "2", "--threads", "2"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(*args, check=True):
+    p = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def assert_png(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == PNG_MAGIC, path
+    width, height = struct.unpack(">II", head[16:24])
+    assert width >= 300 and height >= 200, (path, width, height)
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["bench"]])
+def test_help(command):
+    p = run(*command, "--help")
+    assert "Usage" in p.stdout
+
+
+def test_no_subcommand_is_an_error_with_usage():
+    p = run(check=False)
+    assert p.returncode != 0 and "subcommand" in (p.stdout + p.stderr).lower()
+
+
+def test_train_writes_results_and_plots(tmp_path):
+    out = tmp_path / "run"
+    p = run("train", *SMALL, "--out", out)
+    assert "epoch 1/2" in p.stdout and "epoch 2/2" in p.stdout
+    assert "test accuracy: 0." in p.stdout
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["command"] == "train"
+    assert doc["dataset"] == {"name": "fashion-mnist", "train": 480, "validation": 120, "test": 200}
+    assert doc["model"] == "mlp 784-32-10 dropout 0.20"
+    assert doc["optimizer"]["backend"] == "rmsprop"
+    options = doc["optimizer"]["options"]
+    assert (options["lr"], options["alpha"], options["eps"]) == ("0.001", "0.9", "1e-08")
+    assert [e["epoch"] for e in doc["epochs"]] == [1, 2]
+    for e in doc["epochs"]:
+        assert set(e) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                          "seconds", "optimizer_seconds"}
+        assert 0 <= e["val_accuracy"] <= 1 and e["train_loss"] > 0
+    assert 0 < doc["test"]["accuracy"] <= 1 and doc["test"]["loss"] > 0
+    assert 0 < doc["optimizer_share"] < 1
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_loss,train_accuracy,val_loss,val_accuracy,seconds,optimizer_seconds"
+    assert len(rows) == 3
+    assert_png(out / "loss.png")
+    assert_png(out / "accuracy.png")
+    assert (out / "checkpoint.pt").stat().st_size > 0
+
+
+def test_learns_and_is_reproducible(tmp_path):
+    a = run("train", *SMALL, "--epochs", "3", "--out", tmp_path / "a", "--no-plots")
+    b = run("train", *SMALL, "--epochs", "3", "--out", tmp_path / "b", "--no-plots")
+    da = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    db = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert da["weights_digest"] == db["weights_digest"]
+    assert [e["val_loss"] for e in da["epochs"]] == [e["val_loss"] for e in db["epochs"]]
+    assert da["epochs"][-1]["train_loss"] < da["epochs"][0]["train_loss"]
+    assert da["test"]["accuracy"] > 0.5  # 10 classes: chance is 0.1
+    assert not (tmp_path / "a" / "loss.png").exists()
+    c = run("train", *SMALL, "--epochs", "3", "--seed", "7", "--out", tmp_path / "c", "--no-plots")
+    dc = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert dc["weights_digest"] != da["weights_digest"]
+
+
+def test_resume_after_interruption_gives_the_same_weights(tmp_path):
+    flags = [*SMALL, "--epochs", "3", "--momentum", "0.9", "--centered", "true", "--no-plots"]
+    straight = run("train", *flags, "--out", tmp_path / "straight")
+    stopped = run("train", *flags, "--out", tmp_path / "part", "--stop-after", "1")
+    assert "stopped after epoch 1" in stopped.stdout and "test accuracy" not in stopped.stdout
+    resumed = run("train", *flags, "--out", tmp_path / "part",
+                  "--resume", tmp_path / "part" / "checkpoint.pt")
+    assert "resumed from" in resumed.stdout and "after epoch 1" in resumed.stdout
+    a = json.loads((tmp_path / "straight" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "part" / "metrics.json").read_text())
+    assert a["weights_digest"] == b["weights_digest"]
+    assert [e["val_loss"] for e in a["epochs"]] == [e["val_loss"] for e in b["epochs"]]
+    assert a["test"] == b["test"]
+    assert straight.stdout.splitlines()[-2] == resumed.stdout.splitlines()[-2]  # test accuracy
+
+
+def test_resume_refuses_another_runs_checkpoint(tmp_path):
+    run("train", *SMALL, "--epochs", "1", "--out", tmp_path / "a", "--no-plots")
+    p = run("train", *SMALL, "--lr", "0.01", "--out", tmp_path / "b", "--no-plots",
+            "--resume", tmp_path / "a" / "checkpoint.pt", check=False)
+    assert p.returncode != 0 and "checkpoint is of another run" in p.stderr and "lr=0.01" in p.stderr
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    p = run("train", *SMALL, "--resume", tmp_path / "junk.pt", "--out", tmp_path / "c", check=False)
+    assert p.returncode != 0 and "not a readable checkpoint" in p.stderr
+
+
+def test_every_model_and_backend(tmp_path):
+    p = run("train", "--model", "logreg", *SMALL, "--out", tmp_path / "l", "--no-plots")
+    assert "logreg 784-10" in p.stdout
+    p = run("train", "--model", "cnn", "--train-limit", "200", "--test-limit", "100", "--epochs", "1",
+            "--out", tmp_path / "c", "--no-plots")
+    assert "test accuracy" in p.stdout
+    p = run("train", "--model", "mlp", "--hidden", "64,16", "--dropout", "0", *SMALL,
+            "--flavor", "tf1", "--momentum", "0.9", "--out", tmp_path / "m", "--no-plots")
+    assert "mlp 784-64-16-10" in p.stdout
+    p = run("train", *SMALL, "--backend", "torch", "--flavor", "torch", "--out", tmp_path / "t",
+            "--no-plots")
+    assert "test accuracy" in p.stdout
+    p = run("train", "--model", "linreg", "--epochs", "20", "--lr", "0.1", "--out", tmp_path / "r")
+    assert "linear-regression" in p.stdout
+    doc = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert doc["test"]["accuracy"] is None and doc["test"]["loss"] < 0.05  # noise² = 0.01
+    assert_png(tmp_path / "r" / "loss.png")
+    assert not (tmp_path / "r" / "accuracy.png").exists()
+
+
+def test_compare_plots_every_optimizer(tmp_path):
+    out = tmp_path / "cmp"
+    p = run("compare", *SMALL, "--optimizer", "sgd", "--optimizer", "rmsprop",
+            "--optimizer", "adam:lr=0.002", "--out", out)
+    for name in ("SGD", "RMSProp", "Adam lr=0.002"):
+        assert f"== {name}" in p.stdout
+    table = p.stdout[p.stdout.index("optimizer "):]
+    assert "test acc" in table and "Adam lr=0.002" in table
+    doc = json.loads((out / "compare.json").read_text())
+    assert [r["optimizer"] for r in doc["runs"]] == ["SGD", "RMSProp", "Adam lr=0.002"]
+    assert doc["runs"][2]["options"]["algorithm"] == "adam"
+    assert doc["runs"][2]["options"]["lr"] == "0.002"
+    lines = (out / "compare.csv").read_text().splitlines()
+    assert lines[0].startswith("optimizer,epoch,") and len(lines) == 1 + 3 * 2
+    assert_png(out / "compare.png")
+
+
+def test_bench_json(tmp_path):
+    p = run("bench", "--shape", "3x20000", "--shape", "1x100000", "--variant", "plain",
+            "--variant", "centered+momentum", "--dtype", "float32", "--dtype", "bfloat16",
+            "--threads", "1", "--threads", "2", "--repeats", "3", "--json")
+    doc = json.loads(p.stdout)
+    assert set(doc["roofline"]) == {"threads", "copy_gbs", "triad_gbs", "inplace_update_gbs"}
+    assert len(doc["cases"]) == 2 * 2 * 2 * 2
+    for c in doc["cases"]:
+        assert c["elements"] in (60000, 100000) and c["dtype"] in ("float32", "bfloat16")
+        assert c["variant"] in ("plain", "centered+momentum") and c["threads"] in (1, 2)
+        for key in ("seconds_per_step", "g_elements_per_s", "gb_per_s", "fraction_of_roofline"):
+            assert c[key] > 0, key
+    p = run("bench", "--shape", "1x1000", "--repeats", "2")
+    assert "%roof" in p.stdout and "plain" in p.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "resnet"], "resnet"),
+    (["train", "--epochs", "0"], "--epochs 0"),
+    (["train", "--lr", "fast"], "fast"),
+    (["train", "--lr", "-1"], "lr"),
+    (["train", "--alpha", "0.9", "--rho", "0.8"], "--alpha and --rho"),
+    (["train", "--flavor", "jax"], "jax"),
+    (["train", "--backend", "torch", "--nesterov", "true", "--momentum", "0.9"], "nesterov"),
+    (["train", "--threads", "-2"], "threads"),
+    (["train", "--no-such-flag"], "no-such-flag"),
+    (["compare", "--optimizer", "lion"], "lion"),
+    (["compare", "--optimizer", "adam:lr"], "not option=value"),
+    (["bench", "--shape", "12"], "TENSORSxELEMENTS"),
+    (["bench", "--variant", "fancy"], "fancy"),
+])
+def test_bad_flags_are_refused_by_name(args, message, tmp_path):
+    p = run(*args, "--out", tmp_path / "x", check=False) if args[0] != "bench" else run(*args, check=False)
+    assert p.returncode != 0
+    assert message in p.stdout + p.stderr
+
+
+def test_missing_and_damaged_dataset_files(tmp_path):
+    p = run("train", *SMALL, "--data", tmp_path, "--out", tmp_path / "o", check=False)
+    assert p.returncode != 0 and "train-images-idx3-ubyte.gz: no such file" in p.stderr
+    assert "dataset-fashion-mnist" in p.stderr
+    names = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    for name in names:
+        os.symlink(os.path.join(DATA, name), tmp_path / name)
+    # A truncated image file: the header promises more than the data holds.
+    bad = tmp_path / "t10k-images-idx3-ubyte.gz"
+    os.remove(bad)
+    with gzip.open(os.path.join(DATA, names[2])) as f:
+        content = f.read()
+    with gzip.open(bad, "wb") as f:
+        f.write(content[:5000])
+    p = run("train", *SMALL, "--data", tmp_path, "--out", tmp_path / "o", check=False)
+    assert p.returncode != 0 and "t10k-images-idx3-ubyte.gz" in p.stderr and "truncated" in p.stderr
+    bad.write_bytes(b"\x1f\x8b\x08\x00garbage")  # gzip magic, damaged stream
+    p = run("train", *SMALL, "--data", tmp_path, "--out", tmp_path / "o", check=False)
+    assert p.returncode != 0 and "t10k-images-idx3-ubyte.gz" in p.stderr
+    with gzip.open(bad, "wb") as f:
+        f.write(b"\x00\x00\x0d\x03" + content[4:])  # float IDX, not unsigned byte
+    p = run("train", *SMALL, "--data", tmp_path, "--out", tmp_path / "o", check=False)
+    assert p.returncode != 0 and "not unsigned byte" in p.stderr
+    with gzip.open(bad, "wb") as f:
+        f.write(b"PK\x03\x04 this is a zip file")
+    p = run("train", *SMALL, "--data", tmp_path, "--out", tmp_path / "o", check=False)
+    assert p.returncode != 0 and "not an IDX file" in p.stderr
+
+
+@pytest.mark.skipif(os.environ.get("RMSPROP_FULL_ACCURACY") != "1",
+                    reason="the full-data run is its own CTest (cli_default_train_accuracy)")
+def test_default_train_reaches_85_percent(tmp_path):
+    p = run("train", "--out", tmp_path / "default", "--no-plots")
+    accuracy = float(p.stdout.split("test accuracy: ")[1].split()[0])
+    print(p.stdout)
+    assert accuracy >= 0.85, p.stdout
