@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def read_rows(path):
@@ -33,6 +34,7 @@ def curves(csv_path, out_dir, title):
         ax.plot(epochs, column(rows, "train_" + key), "o-", label="train")
         ax.plot(epochs, column(rows, "val_" + key), "s-", label="validation")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.set_title(f"{title}: {label.lower()}")
         ax.grid(alpha=0.3)
@@ -61,6 +63,7 @@ def compare(csv_path, out_png, title):
     winner = max(best, key=best.get)
     for ax, (key, label) in zip(axes, panels):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.set_title(label)
         ax.grid(alpha=0.3)

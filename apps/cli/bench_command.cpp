@@ -6,6 +6,7 @@
 
 #include "commands.hpp"
 #include "measure.hpp"
+#include "progress.hpp"
 #include "rmsprop/error.hpp"
 
 namespace rmsprop::cli {
@@ -18,6 +19,7 @@ struct BenchFlags {
   std::vector<int> threads = {0};
   int repeats = 15;
   bool json = false;
+  bool progress = stderr_is_terminal();
 };
 
 std::pair<std::size_t, std::size_t> parse_shape(const std::string& text) {
@@ -75,8 +77,11 @@ void run_bench(const BenchFlags& f) {
     std::printf("%-18s %-9s %-12s %7s %11s %8s %8s %6s %7s\n", "variant", "dtype", "shape",
                 "threads", "s/step", "Gel/s", "GB/s", "%roof", "%copy");
   }
-  for (const bench::StepCase& c : cases) {
+  Progress bar("bench", std::int64_t(cases.size()), f.progress);
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    const bench::StepCase& c = cases[k];
     const bench::StepTiming t = bench::time_step(c, f.repeats);
+    bar.update(std::int64_t(k + 1));
     const double elements = double(c.tensors * c.elements);
     const double bytes =
         double(bench::bytes_per_element(bench::variant_options(c.variant), c.dtype));
@@ -96,6 +101,7 @@ void run_bench(const BenchFlags& f) {
                             {"fraction_of_copy", gels * bytes / roof.copy_gbs}});
     if (!f.json) {
       const std::string shape = std::to_string(c.tensors) + "x" + std::to_string(c.elements);
+      bar.finish();
       std::printf("%-18s %-9s %-12s %7d %11.6f %8.3f %8.2f %5.0f%% %6.0f%%\n", c.variant.c_str(),
                   dtype.c_str(), shape.c_str(), threads, t.seconds, gels, gels * bytes,
                   100 * t.traffic_seconds / t.seconds, 100 * gels * bytes / roof.copy_gbs);
@@ -128,6 +134,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--repeats", flags->repeats, "Timed steps per case (the median is reported)")
       ->capture_default_str();
   cmd->add_flag("--json", flags->json, "One JSON document instead of the table");
+  cmd->add_flag("--progress,!--no-progress", flags->progress,
+                "Progress bar on stderr (default: when stderr is a terminal)");
   cmd->callback([flags] { run_bench(*flags); });
 }
 

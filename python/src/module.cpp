@@ -55,14 +55,7 @@ void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const s
           int threads, std::uint32_t seed) {
   const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
   const rmsprop::DType param_dtype = dtype_from(dtype);
-  const bool half = param_dtype == rmsprop::DType::bf16 || param_dtype == rmsprop::DType::f16;
-  rmsprop::Precision precision = rmsprop::Precision::of(param_dtype);
-  if (param_dtype != rmsprop::DType::f64) {
-    precision.state = options.state_dtype == rmsprop::StateDType::bfloat16 ? rmsprop::DType::bf16
-                                                                           : rmsprop::DType::f32;
-    precision.master_weights = half && options.master_weights;
-    precision.stochastic_rounding = half && options.stochastic_rounding;
-  }
+  const rmsprop::Precision precision = rmsprop::precision_for(param_dtype, options);
   std::vector<rmsprop::TensorTask> list;
   for (const Task& t : tasks) {
     rmsprop::TensorTask task;
