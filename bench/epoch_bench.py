@@ -7,6 +7,8 @@
 
 Reports the median over rounds of each program's median epoch time, the ratios, and the
 optimizer's share of the training time in the CLI's runs (its own timing of opt.step()).
+All three run with one OpenBLAS thread (the CLI sets it itself, NOTE: [one BLAS thread]; the
+Python script gets OPENBLAS_NUM_THREADS=1), so that the comparison is of the programs.
 """
 import argparse
 import json
@@ -32,8 +34,9 @@ def cli_epochs(cli, backend, epochs, threads, out):
 
 
 def python_epochs(epochs, threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     p = subprocess.run([sys.executable, os.path.join(HERE, "fashion_mnist_torch.py"), str(epochs),
-                        str(threads)], check=True, capture_output=True, text=True)
+                        str(threads)], check=True, capture_output=True, text=True, env=env)
     return statistics.median(float(line.split()[2]) for line in p.stdout.splitlines())
 
 

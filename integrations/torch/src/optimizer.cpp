@@ -65,32 +65,32 @@ std::string where(std::size_t group, std::size_t index) {
 
 Entry checked(const Tensor& p, std::size_t group, std::size_t index) {
   const Tensor& g = p.grad();
-  const std::string at = where(group, index);
+  auto at = [&] { return where(group, index); };  // built only for a message
   if (!p.device().is_cpu() || !g.device().is_cpu()) {
-    throw InvalidArgument(at + " is on " + p.device().str() + " with its gradient on " +
+    throw InvalidArgument(at() + " is on " + p.device().str() + " with its gradient on " +
                           g.device().str() + ": only CPU tensors are supported");
   }
   if (g.is_sparse()) {
-    throw InvalidArgument(at + " has a sparse gradient: not supported (yet)");
+    throw InvalidArgument(at() + " has a sparse gradient: not supported (yet)");
   }
   if (p.layout() != c10::kStrided || g.layout() != c10::kStrided) {
-    throw InvalidArgument(at + ": only strided (dense) tensors are supported");
+    throw InvalidArgument(at() + ": only strided (dense) tensors are supported");
   }
   const auto dtype = dtype_of(p.scalar_type());
   if (!dtype) {
-    throw InvalidArgument(at + " has dtype " + std::string(c10::toString(p.scalar_type())) +
+    throw InvalidArgument(at() + " has dtype " + std::string(c10::toString(p.scalar_type())) +
                           ": supported are float32, float64, bfloat16 and float16");
   }
   if (g.scalar_type() != p.scalar_type()) {
-    throw InvalidArgument(at + " is " + std::string(c10::toString(p.scalar_type())) +
+    throw InvalidArgument(at() + " is " + std::string(c10::toString(p.scalar_type())) +
                           " but its gradient is " + std::string(c10::toString(g.scalar_type())));
   }
   if (g.numel() != p.numel()) {
-    throw InvalidArgument(at + " has " + std::to_string(p.numel()) + " elements but its gradient " +
-                          std::to_string(g.numel()));
+    throw InvalidArgument(at() + " has " + std::to_string(p.numel()) +
+                          " elements but its gradient " + std::to_string(g.numel()));
   }
   if (!p.is_contiguous()) {
-    throw InvalidArgument(at + " is not contiguous (strides " + c10::str(p.strides()) +
+    throw InvalidArgument(at() + " is not contiguous (strides " + c10::str(p.strides()) +
                           "): the kernel updates its memory in place");
   }
   // The gradient is only read: a contiguous copy serves.
@@ -99,15 +99,15 @@ Entry checked(const Tensor& p, std::size_t group, std::size_t index) {
 
 // A state tensor the variant needs: the loaded one when it fits, else a new one.
 void ensure(Tensor& t, bool needed, const Tensor& p, c10::ScalarType type, double fill,
-            const std::string& at, const char* name) {
+            std::size_t group, std::size_t index, const char* name) {
   if (!needed) return;
   if (t.defined()) {
     if (t.numel() != p.numel() || t.scalar_type() != type || !t.is_contiguous() ||
         !t.device().is_cpu()) {
-      throw InvalidArgument(at + ": state '" + name + "' has " + std::to_string(t.numel()) +
-                            " elements of " + std::string(c10::toString(t.scalar_type())) +
-                            ", expected " + std::to_string(p.numel()) + " contiguous CPU " +
-                            std::string(c10::toString(type)));
+      throw InvalidArgument(
+          where(group, index) + ": state '" + name + "' has " + std::to_string(t.numel()) +
+          " elements of " + std::string(c10::toString(t.scalar_type())) + ", expected " +
+          std::to_string(p.numel()) + " contiguous CPU " + std::string(c10::toString(type)));
     }
     return;
   }
@@ -272,14 +272,14 @@ RMSpropParamState& RMSprop::prepared_state(const Entry& e, std::size_t group, co
   auto& s = static_cast<RMSpropParamState&>(*slot);
   const Variant v = variant_of(o);
   const auto state_type = scalar_type_of(e.precision.state);
-  const std::string at = where(group, e.index);
-  ensure(s.square_avg(), v.uses_square_avg(), e.param, state_type, o.initial_accumulator_value, at,
-         "square_avg");
-  ensure(s.grad_avg(), v.uses_grad_avg(), e.param, state_type, 0.0, at, "grad_avg");
-  ensure(s.momentum_buffer(), v.uses_momentum_buffer(), e.param, state_type, 0.0, at,
+  ensure(s.square_avg(), v.uses_square_avg(), e.param, state_type, o.initial_accumulator_value,
+         group, e.index, "square_avg");
+  ensure(s.grad_avg(), v.uses_grad_avg(), e.param, state_type, 0.0, group, e.index, "grad_avg");
+  ensure(s.momentum_buffer(), v.uses_momentum_buffer(), e.param, state_type, 0.0, group, e.index,
          "momentum_buffer");
   if (e.precision.master_weights && !s.master().defined()) s.master(e.param.to(c10::kFloat));
-  ensure(s.master(), e.precision.master_weights, e.param, c10::kFloat, 0.0, at, "master");
+  ensure(s.master(), e.precision.master_weights, e.param, c10::kFloat, 0.0, group, e.index,
+         "master");
   return s;
 }
 
