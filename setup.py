@@ -18,7 +18,8 @@ class CMakeBuild(build_ext):
         build = os.path.abspath(os.path.join(self.build_temp, "cmake"))
         subprocess.run(["cmake", "-S", source, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
                         f"-DRMSPROP_PYTHON={sys.executable}", "-DRMSPROP_BUILD_TESTS=OFF",
-                        "-DRMSPROP_BUILD_APPS=OFF", "-DRMSPROP_BUILD_BENCH=OFF"], check=True)
+                        "-DRMSPROP_BUILD_APPS=OFF", "-DRMSPROP_BUILD_BENCH=OFF",
+                        "-DRMSPROP_BUILD_TORCH=OFF"], check=True)
         subprocess.run(["cmake", "--build", build, "--target", "_core", "-j",
                         str(os.cpu_count() or 1)], check=True)
         built = os.path.join(build, "python", "rmsprop", os.path.basename(self.get_ext_filename(ext.name)))

@@ -6,6 +6,7 @@ packages=(
   googletest libgtest-dev libbenchmark-dev   # tests, benchmarks
   python3-torch python3-numpy                # tests/golden/generate.py: real PyTorch goldens
   python3-dev pybind11-dev python3-pytest    # the Python module and its tests
+  python3-pip python3-setuptools python3-wheel  # pip install --no-build-isolation .
   libtorch-dev libcli11-dev nlohmann-json3-dev zlib1g-dev  # the rmsprop CLI and rmsprop::torch
   dataset-fashion-mnist python3-matplotlib   # its data and its plots
   # Debian's libtorch calls libblas.so.3; the reference BLAS there makes a small MLP's matmuls

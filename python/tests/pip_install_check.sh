@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# CTest python_pip_install: `pip install --no-build-isolation .` from a copy of the source
+# (pip builds in-tree; the copy keeps the checkout clean), into a target folder, using only
+# Debian's packages; then the installed module works from another directory.
+#   pip_install_check.sh SOURCE_DIR PYTHON
+set -euo pipefail
+source_dir=$1
+python=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tar -C "$source_dir" --exclude='./build*' --exclude='./runs' --exclude='./.git' -cf - . |
+  (mkdir "$work/src" && tar -C "$work/src" -xf -)
+if ! (cd "$work/src" && "$python" -m pip install --no-build-isolation --no-deps --no-index \
+        --target "$work/site" . > "$work/pip.log" 2>&1); then
+  cat "$work/pip.log"
+  exit 1
+fi
+cd /
+PYTHONPATH="$work/site" "$python" -c '
+import numpy as np, rmsprop
+w = np.ones(4, dtype=np.float32)
+opt = rmsprop.RMSprop([w], lr=0.1, flavor="tf1")
+opt.step([np.full(4, 2.0, dtype=np.float32)])
+assert rmsprop.__file__.startswith("'"$work/site"'"), rmsprop.__file__
+assert (w < 1).all(), w
+print("installed and stepped:", rmsprop.__file__, w)
+'
