@@ -53,9 +53,9 @@ std::string describe(const ModelSpec& spec, std::int64_t classes) {
   if (spec.kind == "logreg") return "logreg 784-" + std::to_string(classes);
   std::string text = spec.kind == "cnn" ? "cnn conv16-conv32" : "mlp 784";
   if (spec.kind == "mlp") {
-    for (auto w : spec.hidden) text += "-" + std::to_string(w);
+    for (auto w : spec.hidden) text.append("-").append(std::to_string(w));
   }
-  text += "-" + std::to_string(classes);
+  text.append("-").append(std::to_string(classes));
   if (spec.dropout > 0) text += " dropout " + std::to_string(spec.dropout).substr(0, 4);
   return text;
 }
