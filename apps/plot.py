@@ -3,6 +3,10 @@
 
   plot.py curves METRICS_CSV OUT_DIR TITLE     loss.png and accuracy.png: train vs validation
   plot.py compare EPOCHS_CSV OUT_PNG TITLE     every optimizer's validation curves in one figure
+  plot.py series CSV OUT_PNG TITLE XLABEL YLABEL linear|log COLUMNS
+                                               columns (comma-separated) against the first one
+  plot.py rosenbrock CSV OUT_PNG NAMES          trajectories on the contours, distance per step
+  plot.py linreg CSV OUT_PNG TITLE              test points and the fitted line
 """
 import csv
 import sys
@@ -77,10 +81,76 @@ def compare(csv_path, out_png, title):
     plt.close(fig)
 
 
+def series(csv_path, out_png, title, xlabel, ylabel, yscale, columns):
+    rows = read_rows(csv_path)
+    x_name = list(rows[0].keys())[0]
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    for name in columns.split(","):
+        ax.plot(column(rows, x_name), [abs(v) for v in column(rows, name)], label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_yscale(yscale)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def rosenbrock(csv_path, out_png, names):
+    import numpy as np
+    rows = read_rows(csv_path)
+    names = names.split(",")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    gx, gy = np.meshgrid(np.linspace(-2, 2, 300), np.linspace(-1, 3, 300))
+    left.contour(gx, gy, (1 - gx) ** 2 + 100 * (gy - gx ** 2) ** 2,
+                 levels=np.logspace(-1, 3.5, 20), cmap="Greys", linewidths=0.6)
+    left.plot([1], [1], "k*", markersize=12, label="optimum (1, 1)")
+    for k, name in enumerate(names):
+        mine = [r for r in rows if int(float(r["optimizer"])) == k]
+        left.plot(column(mine, "x"), column(mine, "y"), label=name, linewidth=1.2)
+        right.plot(column(mine, "step"), column(mine, "distance"), label=name)
+    left.set_xlim(-2, 2)
+    left.set_ylim(-1, 3)
+    left.set_title("Rosenbrock valley from (-1.5, 2)")
+    left.set_xlabel("x")
+    left.set_ylabel("y")
+    left.legend(fontsize=8)
+    right.set_yscale("log")
+    right.set_xlabel("step")
+    right.set_ylabel("distance to (1, 1)")
+    right.set_title("Distance to the optimum")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def linreg(csv_path, out_png, title):
+    rows = sorted(read_rows(csv_path), key=lambda r: float(r["x"]))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.scatter(column(rows, "x"), column(rows, "y"), s=8, alpha=0.6, label="test points")
+    ax.plot(column(rows, "x"), column(rows, "fitted"), "r-", label="RMSProp fit")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+MODES = {"curves": (curves, 3), "compare": (compare, 3), "series": (series, 7),
+         "rosenbrock": (rosenbrock, 3), "linreg": (linreg, 3)}
+
+
 def main(argv):
-    if len(argv) != 5 or argv[1] not in ("curves", "compare"):
+    if len(argv) < 2 or argv[1] not in MODES or len(argv) != 2 + MODES[argv[1]][1]:
         sys.exit(__doc__)
-    {"curves": curves, "compare": compare}[argv[1]](argv[2], argv[3], argv[4])
+    MODES[argv[1]][0](*argv[2:])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   rmsprop::cli::add_train_command(app);
   rmsprop::cli::add_compare_command(app);
   rmsprop::cli::add_bench_command(app);
+  rmsprop::cli::add_experiment_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

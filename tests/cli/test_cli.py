@@ -31,7 +31,7 @@ def assert_png(path):
     assert width >= 300 and height >= 200, (path, width, height)
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["bench"], ["experiment"]])
 def test_help(command):
     p = run(*command, "--help")
     assert "Usage" in p.stdout
@@ -221,3 +221,63 @@ def test_default_train_reaches_85_percent(tmp_path):
     accuracy = float(p.stdout.split("test accuracy: ")[1].split()[0])
     print(p.stdout)
     assert accuracy >= 0.85, p.stdout
+
+
+def experiment(name, tmp_path):
+    out = tmp_path / name
+    p = run("experiment", name, "--out", out)
+    assert "finding holds: yes" in p.stdout, p.stdout
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["experiment"] == name and doc["holds"] is True
+    csv_files = list(out.glob("*.csv"))
+    assert len(csv_files) == 1 and len(csv_files[0].read_text().splitlines()) > 10
+    assert_png(out / (csv_files[0].stem + ".png"))
+    return doc["findings"]
+
+
+def test_experiment_nonstationary(tmp_path):
+    f = experiment("nonstationary", tmp_path)
+    assert f["adagrad_effective_lr_end"] < f["lr"] / 500  # ~lr/1000: tiny after the switch
+    assert f["rmsprop_effective_lr_end"] > 0.8 * f["lr"]  # recovered: 1/sqrt(1 + 0.9^100·1e4)
+    assert f["rmsprop_over_adagrad"] > 500
+
+
+def test_experiment_scale_invariance(tmp_path):
+    f = experiment("scale-invariance", tmp_path)
+    assert f["rmsprop_max_relative_difference"] < 1e-6  # the same steps for c = 1e-4, 1, 1e4
+    assert f["sgd_c1_distance_to_optimum"] < 1e-3  # c = 1 converges...
+    assert f["sgd_c1e-4_distance_to_optimum"] > 0.5  # ...c = 1e-4 barely moves...
+    assert f["sgd_c1e4_abs_theta"] is None or f["sgd_c1e4_abs_theta"] > 1e3  # ...1e4 diverges
+
+
+def test_experiment_bias_correction(tmp_path):
+    f = experiment("bias-correction", tmp_path)
+    assert abs(f["first_step_uncorrected_over_corrected"] - 10.0) < 1e-3  # 1/sqrt(1 - 0.99)
+    assert f["v_vs_theory_max_relative_error"] < 0.05  # sampling error of 20000 streams
+
+
+def test_experiment_ema_memory(tmp_path):
+    f = experiment("ema-memory", tmp_path)
+    for key, rho in (("memory_rho_0.9", 0.9), ("memory_rho_0.99", 0.99), ("memory_rho_0.999", 0.999)):
+        assert abs(f[key]["measured"] - 1 / (1 - rho)) < 1e-3 * f[key]["expected"], key
+
+
+def test_experiment_rosenbrock(tmp_path):
+    d = experiment("rosenbrock", tmp_path)["final_distance"]
+    assert set(d) == {"SGD", "AdaGrad", "RMSProp", "centered RMSProp", "Adam"}
+    for name in ("RMSProp", "centered RMSProp", "Adam"):
+        assert d[name] < 0.1 and d[name] < d["SGD"] / 10 and d[name] < d["AdaGrad"], d
+
+
+def test_experiment_linreg(tmp_path):
+    f = experiment("linreg", tmp_path)
+    assert abs(f["fitted_w"] - f["least_squares_w"]) < 1e-3
+    assert abs(f["fitted_b"] - f["least_squares_b"]) < 1e-3
+    assert abs(f["fitted_w"] - f["true_w"]) < 0.05 and f["test_mse"] < 0.02
+
+
+def test_experiment_list_and_unknown():
+    p = run("experiment", "--list")
+    assert len(p.stdout.splitlines()) == 6 and "ema-memory" in p.stdout
+    p = run("experiment", "momentum-magic", check=False)
+    assert p.returncode != 0 and "momentum-magic" in p.stderr and "rosenbrock" in p.stderr
