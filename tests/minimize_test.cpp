@@ -161,7 +161,7 @@ TEST(Minimize, SeparableLogisticRegressionReachesNewtonsOptimum) {
   std::vector<double> w = {0, 0, 0};
   MinimizeOptions o;
   o.optimizer.lr = 1e-2;
-  o.batch_size = 100;  // 4 mini-batches an epoch
+  o.batch_size = 100;    // 4 mini-batches an epoch
   o.max_iterations = 0;  // epochs until the tolerance
   o.tolerance = 1e-7;
   o.schedule = rmsprop::Schedule::exponential(0.9995);

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 
+#include "rmsprop/error.hpp"
 #include "rmsprop/options.hpp"
 #include "rmsprop/rule.hpp"
 
@@ -62,6 +64,17 @@ inline Options options_for(const Variant& v) {
     o.bias_correction = true, o.maximize = true, o.eps = 1e-3;
   }
   return o;
+}
+
+// The message of the rmsprop::Error that f throws, or "(no error)".
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const rmsprop::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace rmsprop::testing

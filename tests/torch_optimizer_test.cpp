@@ -11,8 +11,11 @@
 #include "rmsprop/error.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "rmsprop/torch.hpp"
+#include "test_util.hpp"
 
 namespace {
+
+using rmsprop::testing::error_of;
 
 struct Net : ::torch::nn::Module {
   ::torch::nn::Linear a{nullptr}, b{nullptr};
@@ -259,16 +262,6 @@ TEST(TorchOptimizer, MixedPrecisionWithMasterWeights) {
       *opt.state().at(c10::guts::to_string(net->a->weight.unsafeGetTensorImpl())));
   EXPECT_EQ(state.master().scalar_type(), ::torch::kFloat);
   EXPECT_TRUE(::torch::equal(state.master().to(::torch::kBFloat16), net->a->weight));
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const rmsprop::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(TorchOptimizer, RefusesBadTensorsByName) {

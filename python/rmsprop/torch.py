@@ -63,10 +63,17 @@ class RMSprop(torch.optim.Optimizer):
     decoupled_weight_decay, weight_decay_uses_lr, grad_avg_decay, algorithm, non_finite,
     state_dtype, master_weights, stochastic_rounding. ``threads`` sets the kernel's thread
     count (0: all cores).
+
+    Sparse gradients (``torch.sparse`` COO with one sparse dimension, e.g. from
+    ``nn.Embedding(sparse=True)``) step the touched rows: ``sparse_mode="dense"`` (default) gives
+    the dense step's result with zero rows (every row's state decays); ``"lazy"`` reads and
+    writes only the touched rows, each as if those were the only steps it saw (TF1's sparse
+    apply; per-row step counts in ``state["row_steps"]``).
     """
 
     def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
-                 centered=None, *, maximize=None, flavor=None, threads=0, **options):
+                 centered=None, *, maximize=None, flavor=None, threads=0, sparse_mode="dense",
+                 **options):
         unknown = set(options) - set(_OPTION_KEYS)
         if unknown:
             raise TypeError(f"RMSprop got unknown options {sorted(unknown)}")
@@ -77,6 +84,9 @@ class RMSprop(torch.optim.Optimizer):
         defaults = _defaults(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
                                           weight_decay=weight_decay, momentum=momentum,
                                           centered=centered, maximize=maximize))
+        if sparse_mode not in ("dense", "lazy"):
+            raise ValueError(f"sparse_mode={sparse_mode!r}: 'dense' or 'lazy'")
+        defaults["sparse_mode"] = sparse_mode
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group):
@@ -90,6 +100,7 @@ class RMSprop(torch.optim.Optimizer):
         for group in self.param_groups:
             for key in _OPTION_KEYS:
                 group.setdefault(key, self.defaults.get(key))
+            group.setdefault("sparse_mode", self.defaults.get("sparse_mode", "dense"))
         for st in self.state.values():
             if "step" in st and torch.is_tensor(st["step"]):
                 st["step"] = int(st["step"].item())
@@ -114,8 +125,8 @@ class RMSprop(torch.optim.Optimizer):
         for gi, group in enumerate(self.param_groups):
             if group["non_finite"] == "propagate":
                 continue
-            scanned = [(pi, p.grad) for pi, p in enumerate(group["params"])
-                       if p.grad is not None and _scannable(p.grad)]
+            scanned = [(pi, _scanned_values(p.grad)) for pi, p in enumerate(group["params"])
+                       if p.grad is not None and _scannable(_scanned_values(p.grad))]
             hit = _core.find_non_finite_in(
                 [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in scanned], self._threads)
             if hit is None:
@@ -138,6 +149,9 @@ class RMSprop(torch.optim.Optimizer):
             grad = p.grad
             if grad is None:
                 continue
+            if grad.is_sparse:
+                keep.append(self._sparse_step(group, pairs, need, p, grad))
+                continue
             state = self.state[p]
             entry = self._tasks.get(id(p))
             # NOTE: [task cache] A parameter's task (pointers, dtype) is rebuilt only when
@@ -157,7 +171,49 @@ class RMSprop(torch.optim.Optimizer):
         del keep
 
 
+    def _sparse_step(self, group, pairs, need, p, grad):
+        """One step of a parameter with a COO row gradient; returns what the call read (kept
+        alive until it returns: NOTE: [lifetimes])."""
+        _check_sparse(p, grad)
+        state = self.state[p]
+        _ensure_state(p, state, need, group)
+        mode = group["sparse_mode"]
+        if mode == "lazy" and "row_steps" not in state:
+            state["row_steps"] = torch.zeros(p.shape[0], dtype=torch.int64)
+        state["step"] += 1
+        indices = grad._indices()[0].contiguous()
+        values = grad._values().contiguous()
+        buffers = (p,) + tuple(state.get(name) for name in _BUFFERS)
+        ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
+        row_steps = state.get("row_steps") if mode == "lazy" else None
+        _core.sparse_step(pairs, float(group["lr"]), _DTYPES[p.dtype], p.shape[0],
+                          p.numel() // p.shape[0], tuple(ptr(t) for t in buffers),
+                          indices.data_ptr(), indices.numel(), values.data_ptr(), mode,
+                          state["step"], ptr(row_steps), self._threads)
+        return buffers, indices, values, row_steps
+
+
 _BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
+
+
+def _scanned_values(g):
+    """What the non-finite check reads: a dense gradient, or a sparse one's values."""
+    return g._values() if g.is_sparse else g
+
+
+def _check_sparse(p, grad):
+    if p.device.type != "cpu" or grad.device.type != "cpu":
+        raise RuntimeError(f"rmsprop.torch.RMSprop runs on CPU tensors; got a parameter on "
+                           f"{p.device} with its gradient on {grad.device}")
+    if p.dtype not in _DTYPES or grad.dtype != p.dtype:
+        raise TypeError(f"rmsprop.torch.RMSprop: sparse gradient of dtype {grad.dtype} for a "
+                        f"{p.dtype} parameter (float32, float64, bfloat16, float16, the same)")
+    if p.dim() < 1 or grad.shape != p.shape or grad.sparse_dim() != 1 \
+            or not p.is_contiguous():
+        raise RuntimeError("rmsprop.torch.RMSprop: sparse gradients must be row gradients (one "
+                           f"sparse dimension) of a contiguous parameter; got sparse_dim "
+                           f"{grad.sparse_dim()} of shape {tuple(grad.shape)} for a parameter of "
+                           f"shape {tuple(p.shape)}")
 
 
 class _Task:
@@ -234,9 +290,6 @@ def _buffer(state, name, p, state_dtype):
 
 
 def _check(p, grad):
-    if grad.is_sparse:
-        raise RuntimeError("rmsprop.torch.RMSprop does not support sparse gradients yet "
-                           f"(parameter of shape {tuple(p.shape)})")
     if p.device.type != "cpu" or grad.device.type != "cpu":
         raise RuntimeError(f"rmsprop.torch.RMSprop runs on CPU tensors; got a parameter on "
                            f"{p.device} with its gradient on {grad.device}")

@@ -18,6 +18,7 @@
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/optimizer.hpp"
+#include "rmsprop/sparse.hpp"
 
 namespace py = pybind11;
 
@@ -165,6 +166,42 @@ class NumpyOptimizer {
   std::unique_ptr<rmsprop::Optimizer> optimizer_;
 };
 
+// One step of a [rows × row_size] parameter with a row gradient (rmsprop/sparse.hpp).
+// buffers: (param, square_avg, grad_avg, momentum_buffer, master) pointers, 0 when absent;
+// row_steps: the lazy mode's int64 per-row step counts (0 in dense mode).
+void sparse_step(const Pairs& pairs, double lr, const std::string& dtype, std::size_t rows,
+                 std::size_t row_size,
+                 const std::tuple<std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
+                                  std::uintptr_t>& buffers,
+                 std::uintptr_t indices, std::size_t nnz, std::uintptr_t values,
+                 const std::string& mode, std::int64_t step, std::uintptr_t row_steps,
+                 int threads) {
+  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+  if (mode != "lazy" && mode != "dense") {
+    throw rmsprop::InvalidOption("sparse_mode '" + mode + "': lazy or dense");
+  }
+  auto ptr = [](std::uintptr_t p) { return reinterpret_cast<void*>(p); };
+  const auto& [param, square_avg, grad_avg, momentum_buffer, master] = buffers;
+  const rmsprop::SparseParam p{ptr(param),
+                               dtype_from(dtype),
+                               rows,
+                               row_size,
+                               ptr(square_avg),
+                               ptr(grad_avg),
+                               ptr(momentum_buffer),
+                               static_cast<float*>(ptr(master))};
+  const rmsprop::RowGradient g{
+      std::span<const std::int64_t>(reinterpret_cast<const std::int64_t*>(indices), nnz),
+      ptr(values)};
+  const bool lazy = mode == "lazy";
+  std::span<std::int64_t> counts;
+  if (lazy) counts = std::span<std::int64_t>(static_cast<std::int64_t*>(ptr(row_steps)), rows);
+  py::gil_scoped_release release;
+  rmsprop::sparse_step(options, lr, p, g,
+                       lazy ? rmsprop::SparseMode::lazy : rmsprop::SparseMode::dense, step, counts,
+                       {threads, {}});
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -177,6 +214,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("buffers_needed", &buffers_needed, py::arg("pairs"));
   m.def("step", &step, py::arg("pairs"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
         py::arg("threads") = 0, py::arg("seed") = 0);
+  m.def("sparse_step", &sparse_step, py::arg("pairs"), py::arg("lr"), py::arg("dtype"),
+        py::arg("rows"), py::arg("row_size"), py::arg("buffers"), py::arg("indices"),
+        py::arg("nnz"), py::arg("values"), py::arg("mode"), py::arg("step"), py::arg("row_steps"),
+        py::arg("threads") = 0);
   m.def(
       "find_non_finite_in",
       [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& list,

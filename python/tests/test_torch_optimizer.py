@@ -203,9 +203,9 @@ def test_bad_tensors_are_refused_clearly():
     r.grad = torch.ones(3, dtype=torch.complex64)
     with pytest.raises(TypeError, match="unsupported dtype torch.complex64"):
         rt.RMSprop([r]).step()
-    q = torch.nn.Parameter(torch.ones(3, dtype=torch.int32).float())
-    q.grad = torch.sparse_coo_tensor([[0]], [1.0], (3,))
-    with pytest.raises(RuntimeError, match="sparse"):
+    q = torch.nn.Parameter(torch.ones(3, 2))
+    q.grad = torch.sparse_coo_tensor([[0], [1]], [1.0], (3, 2))  # two sparse dimensions
+    with pytest.raises(RuntimeError, match="row gradients .one sparse dimension."):
         rt.RMSprop([q]).step()
     m = torch.nn.Parameter(torch.ones(3, device="meta"))  # a device that is not the CPU
     m.grad = torch.ones(3, device="meta")
