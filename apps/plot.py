@@ -7,6 +7,7 @@
                                                columns (comma-separated) against the first one
   plot.py rosenbrock CSV OUT_PNG NAMES          trajectories on the contours, distance per step
   plot.py linreg CSV OUT_PNG TITLE              test points and the fitted line
+  plot.py tune CSV OUT_PNG TITLE                validation loss over the searched options
 """
 import csv
 import sys
@@ -143,8 +144,59 @@ def linreg(csv_path, out_png, title):
     plt.close(fig)
 
 
+def tune(csv_path, out_png, title):
+    import numpy as np
+    rows = read_rows(csv_path)
+    params = list(rows[0].keys())[:list(rows[0].keys()).index("val_loss")]
+    ok = [r for r in rows if r["status"] == "ok"]
+    best = min(ok, key=lambda r: float(r["val_loss"]))
+    label = ", ".join(f"{p}={best[p]}" for p in params)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if len(params) == 2 and len(rows) == len({(r[params[0]], r[params[1]]) for r in rows}):
+        xs = sorted({r[params[0]] for r in rows}, key=float)
+        ys = sorted({r[params[1]] for r in rows}, key=float)
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for r in ok:
+            grid[ys.index(r[params[1]]), xs.index(r[params[0]])] = float(r["val_loss"])
+        image = ax.imshow(grid, origin="lower", cmap="viridis_r", aspect="auto")
+        middle = np.nanmedian(grid)
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                text = "failed" if np.isnan(grid[i, j]) else f"{grid[i, j]:.4g}"
+                light = not np.isnan(grid[i, j]) and grid[i, j] <= middle  # yellow end of the map
+                ax.text(j, i, text, ha="center", va="center", color="k" if light else "w",
+                        fontsize=9)
+        ax.set_xticks(range(len(xs)), xs)
+        ax.set_yticks(range(len(ys)), ys)
+        ax.set_xlabel(params[0])
+        ax.set_ylabel(params[1])
+        fig.colorbar(image, label="final validation loss")
+    elif len(params) >= 2:  # random search: the first two options, colored by the loss
+        points = ax.scatter([float(r[params[0]]) for r in ok], [float(r[params[1]]) for r in ok],
+                            c=[float(r["val_loss"]) for r in ok], cmap="viridis_r", s=60)
+        ax.scatter([float(best[params[0]])], [float(best[params[1]])], marker="*", s=300,
+                   c="red", label="best")
+        if all(float(r[params[0]]) > 0 for r in ok):
+            ax.set_xscale("log")
+        ax.set_xlabel(params[0])
+        ax.set_ylabel(params[1])
+        ax.legend()
+        fig.colorbar(points, label="final validation loss")
+    else:
+        values = sorted(ok, key=lambda r: float(r[params[0]]))
+        ax.plot([float(r[params[0]]) for r in values], [float(r["val_loss"]) for r in values], "o-")
+        ax.set_xscale("log" if all(float(r[params[0]]) > 0 for r in values) else "linear")
+        ax.set_xlabel(params[0])
+        ax.set_ylabel("final validation loss")
+        ax.grid(alpha=0.3)
+    ax.set_title(f"{title}\nbest: {label} (val loss {float(best['val_loss']):.4g})")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
 MODES = {"curves": (curves, 3), "compare": (compare, 3), "series": (series, 7),
-         "rosenbrock": (rosenbrock, 3), "linreg": (linreg, 3)}
+         "rosenbrock": (rosenbrock, 3), "linreg": (linreg, 3), "tune": (tune, 3)}
 
 
 def main(argv):

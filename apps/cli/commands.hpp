@@ -9,5 +9,6 @@ void add_train_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
+void add_tune_command(CLI::App& app);
 
 }  // namespace rmsprop::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   rmsprop::cli::add_compare_command(app);
   rmsprop::cli::add_bench_command(app);
   rmsprop::cli::add_experiment_command(app);
+  rmsprop::cli::add_tune_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -31,7 +31,7 @@ def assert_png(path):
     assert width >= 300 and height >= 200, (path, width, height)
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["bench"], ["experiment"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["compare"], ["bench"], ["experiment"], ["tune"]])
 def test_help(command):
     p = run(*command, "--help")
     assert "Usage" in p.stdout
@@ -281,3 +281,50 @@ def test_experiment_list_and_unknown():
     assert len(p.stdout.splitlines()) == 6 and "ema-memory" in p.stdout
     p = run("experiment", "momentum-magic", check=False)
     assert p.returncode != 0 and "momentum-magic" in p.stderr and "rosenbrock" in p.stderr
+
+
+def test_tune_grid_is_deterministic_and_plots_a_heat_map(tmp_path):
+    args = ["tune", *SMALL, "--epochs", "1", "--grid", "lr=1e-4,1e-2", "--grid", "rho=0.9,0.99",
+            "--jobs", "2", "--threads", "1"]
+    p = run(*args, "--out", tmp_path / "a")
+    assert "4 trials, 2 at a time" in p.stdout
+    best = p.stdout.split("best: ")[1].split(" (")[0]
+    doc = json.loads((tmp_path / "a" / "tune.json").read_text())
+    assert doc["parameters"] == ["lr", "alpha"] and len(doc["trials"]) == 4
+    losses = [t["val_loss"] for t in doc["trials"]]
+    assert losses == sorted(losses)  # best first
+    assert best == f"lr={doc['best']['lr']} alpha={doc['best']['alpha']}"
+    assert_png(tmp_path / "a" / "tune.png")
+    for k in range(4):  # each trial is a full train run of its own
+        assert (tmp_path / "a" / "trials" / f"trial-{k:03d}" / "metrics.json").exists()
+    run(*args, "--out", tmp_path / "b", "--no-plots")
+    assert (tmp_path / "a" / "tune.csv").read_text() == (tmp_path / "b" / "tune.csv").read_text()
+
+
+def test_tune_random_search_and_failed_trials(tmp_path):
+    args = ["tune", "--model", "linreg", "--epochs", "3", "--random", "4", "--search-seed", "3",
+            "--range", "lr=1e-3:1e-1:log", "--range", "momentum=0:0.9", "--no-plots"]
+    run(*args, "--out", tmp_path / "a")
+    run(*args, "--out", tmp_path / "b")
+    a = json.loads((tmp_path / "a" / "tune.json").read_text())
+    b = json.loads((tmp_path / "b" / "tune.json").read_text())
+    assert a["trials"] == b["trials"] and len(a["trials"]) == 4
+    for t in a["trials"]:
+        assert 1e-3 <= float(t["lr"]) <= 1e-1 and 0 <= float(t["momentum"]) <= 0.9
+    # A learning rate that makes the loss overflow: that trial fails, the search goes on.
+    p = run("tune", "--model", "linreg", "--epochs", "2", "--grid", "lr=0.1,1e30",
+            "--flavor", "torch", "--out", tmp_path / "c", "--no-plots")
+    assert "failed" in p.stdout and "best: lr=0.1" in p.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "lr"], "expected NAME=..."),
+    (["--grid", "learning_rate=1"], "learning_rate"),
+    (["--grid", "lr=fast"], "fast"),
+    (["--random", "2", "--range", "lr=1:0"], "LO < HI"),
+    (["--range", "lr=1e-3:1e-1"], "--random N"),
+    ([], "--grid NAME"),
+])
+def test_tune_refuses_bad_searches(args, message, tmp_path):
+    p = run("tune", "--model", "linreg", *args, "--out", tmp_path / "x", check=False)
+    assert p.returncode != 0 and message in p.stderr, p.stderr
