@@ -331,4 +331,44 @@ TEST(Minimize, StopReasonsAndBadInput) {
   EXPECT_THROW(rmsprop::minimize(f, w, o), rmsprop::InvalidArgument);
 }
 
+// The ill-conditioned quadratic with its coordinates in two buffers (8 and 42 values).
+struct SplitQuadratic {
+  IllConditionedQuadratic<double> whole{50};
+  double EvaluateWithGradient(std::span<const std::span<double>> x,
+                              std::span<const std::span<double>> g) const {
+    double f = 0;
+    for (std::size_t k = 0, at = 0; k < x.size(); at += x[k].size(), ++k) {
+      for (std::size_t i = 0; i < x[k].size(); ++i) {
+        f += 0.5 * whole.a[at + i] * x[k][i] * x[k][i];
+        g[k][i] = whole.a[at + i] * x[k][i];
+      }
+    }
+    return f;
+  }
+};
+
+TEST(Minimize, SeveralCoordinateBuffersStepLikeOneFlatBuffer) {
+  MinimizeOptions o;
+  o.optimizer.momentum = 0.5;
+  o.max_iterations = 300;
+  o.tolerance = -1;
+  std::vector<double> flat(50, 1.0), first(8, 1.0), second(42, 1.0);
+  std::vector<std::vector<double>> seen_flat, seen_blocks;
+  cb::StoreBestCoordinates<double> best_flat, best_blocks;
+  const auto a =
+      rmsprop::minimize(IllConditionedQuadratic<double>(50), flat, o, cb::GradientClipByNorm(10),
+                        GradientRecorder{&seen_flat}, best_flat);
+  const auto b =
+      rmsprop::minimize(SplitQuadratic{}, std::vector<std::span<double>>{first, second}, o,
+                        cb::GradientClipByNorm(10), GradientRecorder{&seen_blocks}, best_blocks);
+  EXPECT_EQ(a.objective, b.objective);
+  std::vector<double> joined = first;
+  joined.insert(joined.end(), second.begin(), second.end());
+  EXPECT_EQ(joined, flat);            // the same kernel on the same values: bitwise
+  EXPECT_EQ(seen_blocks, seen_flat);  // callbacks see every buffer's gradient as one
+  EXPECT_EQ(best_blocks.best_coordinates(), best_flat.best_coordinates());
+  EXPECT_THROW(rmsprop::minimize(SplitQuadratic{}, std::vector<std::span<double>>{}, o),
+               rmsprop::InvalidArgument);
+}
+
 }  // namespace

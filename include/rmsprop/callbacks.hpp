@@ -100,7 +100,9 @@ class StoreBestCoordinates {
   void Evaluate(const MinimizeState<T>& s, double f) {
     if (f < best_) {
       best_ = f;
-      coordinates_.assign(s.coordinates.begin(), s.coordinates.end());
+      coordinates_.clear();  // several buffers: one after the other
+      for (const auto& block : s.blocks)
+        coordinates_.insert(coordinates_.end(), block.begin(), block.end());
     }
   }
   double best_objective() const { return best_; }

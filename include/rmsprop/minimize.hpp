@@ -26,6 +26,9 @@
 //                                                size_t batch)
 //                               or double EvaluateWithGradient(x, begin, g, batch)
 //                               and optionally void Shuffle()
+//   BlockFunction<F, T> (coordinates in several buffers, std::vector<std::span<T>>):
+//                                  double EvaluateWithGradient(span<const span<T>> x,
+//                                                              span<const span<T>> g)
 //
 // Callbacks are any objects; each hook they define is called (ensmallen's names):
 //   void BeginOptimization(const MinimizeState<T>&)     void EndOptimization(const ...&)
@@ -87,6 +90,14 @@ concept SeparableFunction = requires(F& f, std::span<const T> x, std::span<T> g,
 template <class F, class T>
 concept MinimizableFunction = DifferentiableFunction<F, T> || SeparableFunction<F, T>;
 
+// Coordinates in several buffers (say, a layer's weights and biases): the function sees them
+// all, and writes each one's gradient into the matching buffer of g.
+template <class F, class T>
+concept BlockFunction = requires(F& f, std::span<const std::span<T>> x,
+                                 std::span<const std::span<T>> g) {
+  { f.EvaluateWithGradient(x, g) } -> std::convertible_to<double>;
+};
+
 enum class StopReason {
   max_iterations,  // MinimizeOptions::max_iterations steps taken
   tolerance,       // the objective changed by less than MinimizeOptions::tolerance
@@ -121,9 +132,10 @@ struct MinimizeOptions {
 
 template <class T>
 struct MinimizeState {
-  std::span<const T> coordinates;
-  std::size_t iteration = 0;  // steps taken so far
-  std::size_t epoch = 0;      // separable: epochs begun (1-based during the first)
+  std::span<const T> coordinates;        // one flat buffer (empty when several)
+  std::span<const std::span<T>> blocks;  // every buffer (one, or several)
+  std::size_t iteration = 0;             // steps taken so far
+  std::size_t epoch = 0;                 // separable: epochs begun (1-based during the first)
   double objective = std::numeric_limits<double>::quiet_NaN();  // the latest one evaluated
 };
 
@@ -197,22 +209,40 @@ inline void check(const MinimizeOptions& o, std::size_t size) {
   }
 }
 
-}  // namespace detail
-
-// Minimizes f from the coordinates `x` (updated in place). Throws InvalidArgument /
-// InvalidOption for bad options; a NaN/inf objective ends with StopReason::non_finite.
+// The engine: f over the coordinate buffers `blocks` (one, for flat functions).
 template <class T, class F, class... Callbacks>
-requires(std::same_as<T, float> || std::same_as<T, double>) &&
-    MinimizableFunction<F, T> MinimizeResult
-    minimize(F&& f, std::span<T> x, const MinimizeOptions& o, Callbacks&&... callbacks) {
-  detail::check(o, x.size());
-  std::vector<T> g(x.size());
-  Optimizer opt({Param::of(x, std::span<T>(g))}, o.optimizer);
+MinimizeResult minimize_blocks(F& f, std::span<const std::span<T>> blocks, const MinimizeOptions& o,
+                               Callbacks&... callbacks) {
+  std::size_t total = 0;
+  for (const auto& b : blocks) {
+    if (b.empty()) throw InvalidArgument("minimize: a coordinate buffer is empty");
+    total += b.size();
+  }
+  detail::check(o, total);
+  std::vector<T> g(total);  // every block's gradient, contiguous: callbacks see one vector
+  std::vector<std::span<T>> g_blocks;
+  std::vector<Param> params;
+  for (std::size_t k = 0, at = 0; k < blocks.size(); at += blocks[k].size(), ++k) {
+    g_blocks.push_back(std::span<T>(g).subspan(at, blocks[k].size()));
+    params.push_back(Param::of(blocks[k], g_blocks.back()));
+  }
+  Optimizer opt(params, o.optimizer);
   opt.set_kernel_config({o.threads, {}});
   opt.set_schedule(o.schedule);
   MinimizeState<T> s;
-  s.coordinates = x;
-  const auto cx = std::span<const T>(x);
+  if (blocks.size() == 1) s.coordinates = blocks[0];
+  s.blocks = blocks;
+  const auto cx = std::span<const T>(blocks[0]);
+  auto objective_and_gradient = [&] {
+    std::fill(g.begin(), g.end(), T(0));
+    if constexpr (BlockFunction<F, T>) {
+      return double(f.EvaluateWithGradient(blocks, std::span<const std::span<T>>(g_blocks)));
+    } else if constexpr (DifferentiableFunction<F, T>) {
+      return detail::objective_and_gradient<T>(f, cx, std::span<T>(g));
+    } else {
+      return 0.0;  // separable only: evaluated by mini-batches below
+    }
+  };
   auto all = [&](auto hook) { return hook(callbacks...); };
   all(RMSPROP_CALL_HOOK(BeginOptimization, s));
   StopReason reason = StopReason::max_iterations;
@@ -242,7 +272,7 @@ requires(std::same_as<T, float> || std::same_as<T, double>) &&
     return false;
   };
   double final_objective = std::numeric_limits<double>::quiet_NaN();
-  if constexpr (SeparableFunction<std::remove_cvref_t<F>, T>) {
+  if constexpr (!BlockFunction<F, T> && SeparableFunction<F, T>) {
     const std::size_t n = f.NumFunctions();
     if (n == 0) throw InvalidArgument("minimize: NumFunctions() is 0");
     for (bool done = false; !done;) {
@@ -289,8 +319,7 @@ requires(std::same_as<T, float> || std::same_as<T, double>) &&
     }
   } else {
     while (!limit_reached()) {
-      std::fill(g.begin(), g.end(), T(0));
-      const double value = detail::objective_and_gradient<T>(f, cx, g);
+      const double value = objective_and_gradient();
       if (step(value)) break;
       if (std::abs(value - previous) < o.tolerance) {
         reason = StopReason::tolerance;
@@ -298,12 +327,23 @@ requires(std::same_as<T, float> || std::same_as<T, double>) &&
       }
       previous = value;
     }
-    std::fill(g.begin(), g.end(), T(0));
-    final_objective = detail::objective_and_gradient<T>(f, cx, g);
+    final_objective = objective_and_gradient();
   }
   s.objective = final_objective;
   all(RMSPROP_CALL_HOOK(EndOptimization, s));
   return {final_objective, s.iteration, reason};
+}
+
+}  // namespace detail
+
+// Minimizes f from the coordinates `x` (updated in place). Throws InvalidArgument /
+// InvalidOption for bad options; a NaN/inf objective ends with StopReason::non_finite.
+template <class T, class F, class... Callbacks>
+requires(std::same_as<T, float> || std::same_as<T, double>) &&
+    MinimizableFunction<F, T> MinimizeResult
+    minimize(F&& f, std::span<T> x, const MinimizeOptions& o, Callbacks&&... callbacks) {
+  const std::span<T> blocks[] = {x};
+  return detail::minimize_blocks<T>(f, std::span<const std::span<T>>(blocks), o, callbacks...);
 }
 
 // std::vector coordinates.
@@ -311,6 +351,15 @@ template <class T, class F, class... Callbacks>
 MinimizeResult minimize(F&& f, std::vector<T>& x, const MinimizeOptions& o,
                         Callbacks&&... callbacks) {
   return minimize(std::forward<F>(f), std::span<T>(x), o, std::forward<Callbacks>(callbacks)...);
+}
+
+// Coordinates in several buffers, for a BlockFunction (not separable).
+template <class T, class F, class... Callbacks>
+requires(std::same_as<T, float> || std::same_as<T, double>) && BlockFunction<F, T> MinimizeResult
+    minimize(F&& f, const std::vector<std::span<T>>& blocks, const MinimizeOptions& o,
+             Callbacks&&... callbacks) {
+  if (blocks.empty()) throw InvalidArgument("minimize: no coordinate buffers");
+  return detail::minimize_blocks<T>(f, std::span<const std::span<T>>(blocks), o, callbacks...);
 }
 
 #undef RMSPROP_CALL_HOOK
