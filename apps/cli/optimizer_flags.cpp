@@ -35,12 +35,12 @@ const std::map<std::string, std::string> kHelp = {
     {"stochastic_rounding", "bfloat16 parameters: round their stored image stochastically"},
 };
 
-std::string dashed(std::string name) {
-  std::replace(name.begin(), name.end(), '_', '-');
-  return name;
-}
-
 }  // namespace
+
+std::string flag_of(std::string name) {
+  std::replace(name.begin(), name.end(), '_', '-');
+  return "--" + name;
+}
 
 void OptimizerFlags::add_to(CLI::App& app) {
   std::string flavors;
@@ -61,7 +61,7 @@ void OptimizerFlags::add_to(CLI::App& app) {
   for (const std::string& name : names) {
     const auto help_line = kHelp.find(name);
     const std::string help = help_line == kHelp.end() ? "Core option " + name : help_line->second;
-    app.add_option("--" + dashed(name), values[name], help)->group("Optimizer");
+    app.add_option(flag_of(name), values[name], help)->group("Optimizer");
   }
 }
 

@@ -28,6 +28,9 @@ struct OptimizerFlags {
   Options resolve(const Options& fallback) const;
 };
 
+// The command-line flag of a core option: "weight_decay" -> "--weight-decay".
+std::string flag_of(std::string name);
+
 // Throws InvalidOption when `backend` cannot run `options` (torch::optim::RMSprop: flavor
 // "torch" with lr, alpha, eps, weight_decay, momentum and centered only), naming the option.
 void check_backend(const std::string& backend, const Options& options);

@@ -111,11 +111,6 @@ std::vector<Setting> random_settings(const std::vector<std::string>& specs, int 
   return out;
 }
 
-std::string dashed(std::string name) {
-  for (char& c : name) c = c == '_' ? '-' : c;
-  return "--" + name;
-}
-
 // The `rmsprop train` arguments that reproduce the task and the base optimizer.
 std::vector<std::string> train_arguments(const TuneFlags& f, int threads) {
   const TaskFlags& t = f.task;
@@ -150,7 +145,7 @@ std::vector<std::string> train_arguments(const TuneFlags& f, int threads) {
                                 f.optimizer.backend};
   if (!f.optimizer.flavor.empty()) a.insert(a.end(), {"--flavor", f.optimizer.flavor});
   for (const auto& [name, value] : f.optimizer.values) {
-    if (!value.empty()) a.insert(a.end(), {dashed(name), value});
+    if (!value.empty()) a.insert(a.end(), {flag_of(name), value});
   }
   return a;
 }
@@ -221,7 +216,7 @@ void run_tune(TuneFlags& f) {
       std::filesystem::create_directories(t.dir);
       std::vector<std::string> args = train_arguments(f, threads);
       args.insert(args.begin(), self);
-      for (const auto& [name, value] : t.setting) args.insert(args.end(), {dashed(name), value});
+      for (const auto& [name, value] : t.setting) args.insert(args.end(), {flag_of(name), value});
       args.insert(args.end(), {"--out", t.dir.string()});
       t.pid = spawn(args, t.dir / "train.log");
       ++running;
