@@ -1,7 +1,5 @@
 #include "rmsprop/rule.hpp"
 
-#include <cmath>
-
 namespace rmsprop {
 
 Variant variant_of(const Options& o) {
@@ -19,25 +17,21 @@ Variant variant_of(const Options& o) {
   return v;
 }
 
-Coefficients<double> coefficients(const Options& o, std::int64_t step, double lr) {
+CoefficientRecipe coefficient_recipe(const Options& o) {
   const bool sums = o.algorithm == Algorithm::adagrad;
-  const double avg_decay = o.effective_grad_avg_decay();
-  auto correction = [&](double decay) {
-    return o.bias_correction ? 1.0 / (1.0 - std::pow(decay, double(step))) : 1.0;
-  };
-  Coefficients<double> c;
-  c.lr = lr;
-  c.grad_sign = o.maximize ? -1.0 : 1.0;
-  c.weight_decay = o.weight_decay;
-  if (o.decoupled_weight_decay && o.weight_decay_uses_lr) c.weight_decay = lr * o.weight_decay;
-  c.sq_decay = sums ? 1.0 : o.alpha;
-  c.sq_gain = sums ? 1.0 : 1.0 - o.alpha;
-  c.avg_gain = 1.0 - avg_decay;
-  c.sq_correction = correction(o.alpha);
-  c.avg_correction = correction(avg_decay);
-  c.eps = o.eps;
-  c.momentum = o.momentum;
-  return c;
+  CoefficientRecipe r;
+  r.grad_sign = o.maximize ? -1.0 : 1.0;
+  r.weight_decay = o.weight_decay;
+  r.weight_decay_times_lr = o.decoupled_weight_decay && o.weight_decay_uses_lr;
+  r.sq_decay = sums ? 1.0 : o.alpha;
+  r.sq_gain = sums ? 1.0 : 1.0 - o.alpha;
+  r.avg_gain = 1.0 - o.effective_grad_avg_decay();
+  r.bias_correction = o.bias_correction;
+  r.sq_correction_base = o.alpha;
+  r.avg_correction_base = o.effective_grad_avg_decay();
+  r.eps = o.eps;
+  r.momentum = o.momentum;
+  return r;
 }
 
 }  // namespace rmsprop

@@ -33,4 +33,12 @@ RMSPROP_HOST_DEVICE inline double sqrt(double x) {
 #endif
 }
 
+RMSPROP_HOST_DEVICE inline double pow(double x, double y) {
+#if defined(__CUDA_ARCH__)
+  return ::pow(x, y);
+#else
+  return std::pow(x, y);
+#endif
+}
+
 }  // namespace rmsprop::detail

@@ -54,11 +54,15 @@ struct Variant {
   Numerator numerator = Numerator::gradient;
   Denominator denominator = Denominator::rms;
 
-  constexpr bool uses_square_avg() const { return denominator == Denominator::rms; }
-  constexpr bool uses_grad_avg() const {
+  RMSPROP_HOST_DEVICE constexpr bool uses_square_avg() const {
+    return denominator == Denominator::rms;
+  }
+  RMSPROP_HOST_DEVICE constexpr bool uses_grad_avg() const {
     return uses_square_avg() && (centered || numerator == Numerator::grad_avg);
   }
-  constexpr bool uses_momentum_buffer() const { return momentum != MomentumKind::none; }
+  RMSPROP_HOST_DEVICE constexpr bool uses_momentum_buffer() const {
+    return momentum != MomentumKind::none;
+  }
   constexpr bool operator==(const Variant&) const = default;
 };
 
@@ -86,8 +90,46 @@ struct Coefficients {
   }
 };
 
+// The options' scalars the coefficients are made of, as plain values: what a device needs to
+// compute a step's coefficients itself from a step count and learning rate held in its own
+// memory (CUDA's capturable steps), with the same arithmetic as the host.
+struct CoefficientRecipe {
+  double grad_sign = 1;
+  double weight_decay = 0;
+  bool weight_decay_times_lr = false;  // decoupled and weight_decay_uses_lr
+  double sq_decay = 0, sq_gain = 0, avg_gain = 0;
+  bool bias_correction = false;
+  double sq_correction_base = 0, avg_correction_base = 0;  // ρ and ρ_m of 1/(1 − ρ^t)
+  double eps = 0, momentum = 0;
+
+  // The coefficients of step `step` (1 for the first step) at learning rate `lr`.
+  RMSPROP_HOST_DEVICE Coefficients<double> at(std::int64_t step, double lr) const {
+    Coefficients<double> c;
+    c.lr = lr;
+    c.grad_sign = grad_sign;
+    c.weight_decay = weight_decay_times_lr ? lr * weight_decay : weight_decay;
+    c.sq_decay = sq_decay;
+    c.sq_gain = sq_gain;
+    c.avg_gain = avg_gain;
+    c.sq_correction = correction(sq_correction_base, step);
+    c.avg_correction = correction(avg_correction_base, step);
+    c.eps = eps;
+    c.momentum = momentum;
+    return c;
+  }
+
+ private:
+  RMSPROP_HOST_DEVICE double correction(double decay, std::int64_t step) const {
+    return bias_correction ? 1.0 / (1.0 - detail::pow(decay, double(step))) : 1.0;
+  }
+};
+
+CoefficientRecipe coefficient_recipe(const Options& options);
+
 // The coefficients of step `step` (1 for the first step) at learning rate `lr`.
-Coefficients<double> coefficients(const Options& options, std::int64_t step, double lr);
+inline Coefficients<double> coefficients(const Options& options, std::int64_t step, double lr) {
+  return coefficient_recipe(options).at(step, lr);
+}
 
 // Arithmetic for plain floating-point values: the reference, the tails, CUDA registers.
 // SIMD kernels pass their own Ops with the same members over vectors.

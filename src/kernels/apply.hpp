@@ -50,7 +50,7 @@ struct ElementKernel {
     float* __restrict master;
   };
 
-  static Buffers buffers(const TensorTask& t) {
+  RMSPROP_HOST_DEVICE static Buffers buffers(const TensorTask& t) {
     return {static_cast<PRaw*>(t.param),           static_cast<const PRaw*>(t.grad),
             static_cast<SRaw*>(t.square_avg),      static_cast<SRaw*>(t.grad_avg),
             static_cast<SRaw*>(t.momentum_buffer), t.master};
@@ -58,8 +58,10 @@ struct ElementKernel {
 
   // `element` is i as 32 bits, the stochastic-rounding counter (loops keep it as their own
   // induction variable: deriving it from a 64-bit i blocks vectorization).
-  RMSPROP_FORCE_INLINE static void apply(const Buffers& b, std::size_t i, std::uint32_t element,
-                                         const Coefficients<C>& c, std::uint32_t seed) {
+  RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE static void apply(const Buffers& b, std::size_t i,
+                                                             std::uint32_t element,
+                                                             const Coefficients<C>& c,
+                                                             std::uint32_t seed) {
     Element<C> e{C(0), Storage<P>::load(b.grad[i]), C(0), C(0), C(0)};
     if constexpr (kP.master_weights) {
       e.param = b.master[i];

@@ -8,6 +8,7 @@
 #include <omp.h>
 #endif
 
+#include "dtype_dispatch.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
@@ -90,20 +91,20 @@ void kernels::store_from_double(DType dtype, void* data, std::size_t i, double v
 // once more before a step, so it must run at memory speed.
 namespace {
 
-// A value is NaN or ±inf exactly when its exponent bits are all ones. Testing the bits as
-// unsigned integers vectorizes (a floating-point test such as x − x == 0 does not: GCC sees
-// control flow, and 16-bit storage has no float vector type) and runs at memory speed.
-template <class Bits, Bits kExponent>
+// Testing the bits as unsigned integers vectorizes (a floating-point test such as x − x == 0
+// does not: GCC sees control flow, and 16-bit storage has no float vector type) and runs at
+// memory speed.
+template <DType kD>
 bool find_non_finite_bits(const void* data, std::size_t size, std::size_t* index) {
-  const auto* values = static_cast<const Bits*>(data);
+  const auto* values = static_cast<const typename kernels::NonFiniteBits<kD>::Bits*>(data);
   constexpr std::size_t kBlock = 4096;
   for (std::size_t begin = 0; begin < size; begin += kBlock) {
     const std::size_t end = std::min(size, begin + kBlock);
     unsigned bad = 0;
-    for (std::size_t i = begin; i < end; ++i) bad |= (values[i] & kExponent) == kExponent;
+    for (std::size_t i = begin; i < end; ++i) bad |= kernels::is_non_finite_bits<kD>(values[i]);
     if (!bad) continue;
     for (std::size_t i = begin; i < end; ++i) {
-      if ((values[i] & kExponent) == kExponent) {
+      if (kernels::is_non_finite_bits<kD>(values[i])) {
         if (index) *index = i;
         return true;
       }
@@ -115,17 +116,8 @@ bool find_non_finite_bits(const void* data, std::size_t size, std::size_t* index
 }  // namespace
 
 bool find_non_finite(DType dtype, const void* data, std::size_t size, std::size_t* index) {
-  switch (dtype) {
-    case DType::f32:
-      return find_non_finite_bits<std::uint32_t, 0x7f800000u>(data, size, index);
-    case DType::f64:
-      return find_non_finite_bits<std::uint64_t, 0x7ff0000000000000ull>(data, size, index);
-    case DType::bf16:
-      return find_non_finite_bits<std::uint16_t, 0x7f80u>(data, size, index);
-    case DType::f16:
-      return find_non_finite_bits<std::uint16_t, 0x7c00u>(data, size, index);
-  }
-  return false;
+  return kernels::with_dtype(
+      dtype, [&](auto d) { return find_non_finite_bits<decltype(d)::value>(data, size, index); });
 }
 
 std::optional<std::pair<std::size_t, std::size_t>> find_non_finite(

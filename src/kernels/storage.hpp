@@ -19,37 +19,37 @@ template <>
 struct Storage<float> {
   using Raw = float;
   using Compute = float;
-  static float load(float x) { return x; }
-  static float store(float x) { return x; }
+  RMSPROP_HOST_DEVICE static float load(float x) { return x; }
+  RMSPROP_HOST_DEVICE static float store(float x) { return x; }
 };
 
 template <>
 struct Storage<double> {
   using Raw = double;
   using Compute = double;
-  static double load(double x) { return x; }
-  static double store(double x) { return x; }
+  RMSPROP_HOST_DEVICE static double load(double x) { return x; }
+  RMSPROP_HOST_DEVICE static double store(double x) { return x; }
 };
 
 template <>
 struct Storage<bfloat16> {
   using Raw = std::uint16_t;
   using Compute = float;
-  static float load(std::uint16_t bits) { return to_float(bfloat16{bits}); }
-  static std::uint16_t store(float x) { return to_bfloat16(x).bits; }
+  RMSPROP_HOST_DEVICE static float load(std::uint16_t bits) { return to_float(bfloat16{bits}); }
+  RMSPROP_HOST_DEVICE static std::uint16_t store(float x) { return to_bfloat16(x).bits; }
 };
 
 template <>
 struct Storage<float16> {
   using Raw = std::uint16_t;
   using Compute = float;
-  static float load(std::uint16_t bits) { return to_float(float16{bits}); }
-  static std::uint16_t store(float x) { return to_float16(x).bits; }
+  RMSPROP_HOST_DEVICE static float load(std::uint16_t bits) { return to_float(float16{bits}); }
+  RMSPROP_HOST_DEVICE static std::uint16_t store(float x) { return to_float16(x).bits; }
 };
 
 // 32 well-mixed bits from a seed and an element index (the "lowbias32" integer hash): each
 // element's stochastic rounding depends only on (seed, index), never on threads or chunks.
-inline std::uint32_t rounding_bits(std::uint32_t seed, std::uint32_t index) {
+RMSPROP_HOST_DEVICE inline std::uint32_t rounding_bits(std::uint32_t seed, std::uint32_t index) {
   std::uint32_t x = index * 0x9E3779B9u + seed;
   x ^= x >> 16;
   x *= 0x7FEB352Du;
@@ -57,6 +57,36 @@ inline std::uint32_t rounding_bits(std::uint32_t seed, std::uint32_t index) {
   x *= 0x846CA68Bu;
   x ^= x >> 16;
   return x;
+}
+
+// NaN and ±inf are exactly the values whose exponent bits are all ones: a test on the bits as
+// unsigned integers, which vectorizes on the CPU and needs no float type on any backend.
+template <DType>
+struct NonFiniteBits;
+template <>
+struct NonFiniteBits<DType::f32> {
+  using Bits = std::uint32_t;
+  static constexpr Bits kExponent = 0x7f800000u;
+};
+template <>
+struct NonFiniteBits<DType::f64> {
+  using Bits = std::uint64_t;
+  static constexpr Bits kExponent = 0x7ff0000000000000ull;
+};
+template <>
+struct NonFiniteBits<DType::bf16> {
+  using Bits = std::uint16_t;
+  static constexpr Bits kExponent = 0x7f80u;
+};
+template <>
+struct NonFiniteBits<DType::f16> {
+  using Bits = std::uint16_t;
+  static constexpr Bits kExponent = 0x7c00u;
+};
+
+template <DType kD>
+RMSPROP_HOST_DEVICE inline bool is_non_finite_bits(typename NonFiniteBits<kD>::Bits bits) {
+  return (bits & NonFiniteBits<kD>::kExponent) == NonFiniteBits<kD>::kExponent;
 }
 
 // Element i of a buffer of `dtype`, as a double (exact for every storage type); and the
