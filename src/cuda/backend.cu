@@ -1,0 +1,266 @@
+// The CUDA backend's host side: checks, launch planning, device scalars, the non-finite scan.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../kernels/check.hpp"
+#include "../kernels/dtype_dispatch.hpp"
+#include "../kernels/storage.hpp"
+#include "launch.hpp"
+#include "rmsprop/cuda.hpp"
+#include "step_table.cuh"
+
+namespace rmsprop::cuda {
+
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw CudaError(std::string(what) + " failed: " + cudaGetErrorName(status) + ": " +
+                    cudaGetErrorString(status));
+  }
+}
+
+cudaStream_t native(Stream stream) {
+  return static_cast<cudaStream_t>(stream);
+}
+
+const detail::LaunchTable& launch_table() {
+  static const detail::LaunchTable kTable = [] {
+    detail::LaunchTable table{};
+    for (const detail::LaunchTable* part :
+         {&detail::launch_table_part<DType::f32>(), &detail::launch_table_part<DType::f64>(),
+          &detail::launch_table_part<DType::bf16>(), &detail::launch_table_part<DType::f16>()}) {
+      for (std::size_t p = 0; p < table.size(); ++p) {
+        for (std::size_t v = 0; v < table[p].size(); ++v) {
+          if ((*part)[p][v] != nullptr) table[p][v] = (*part)[p][v];
+        }
+      }
+    }
+    return table;
+  }();
+  return kTable;
+}
+
+bool aligned_to(const void* pointer, std::size_t bytes) {
+  return pointer == nullptr || reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0;
+}
+
+// Whether every buffer the step touches allows the kernel's whole-pack accesses.
+bool packs_fit(const Variant& v, const Precision& p, const TensorTask& t) {
+  const std::size_t n = detail::pack_elements(p.param);
+  const std::size_t param = n * size_of(p.param), state = n * size_of(p.state);
+  return aligned_to(t.param, param) && aligned_to(t.grad, param) &&
+         (!p.master_weights || aligned_to(t.master, n * sizeof(float))) &&
+         (!v.uses_square_avg() || aligned_to(t.square_avg, state)) &&
+         (!v.uses_grad_avg() || aligned_to(t.grad_avg, state)) &&
+         (!v.uses_momentum_buffer() || aligned_to(t.momentum_buffer, state));
+}
+
+// A host buffer passed where a device buffer belongs is the likeliest misuse: one query per
+// call (not per tensor, which would cost microseconds each) catches it with a clear message.
+void check_device_pointer(const void* pointer, const char* what) {
+  if (pointer == nullptr) return;
+  cudaPointerAttributes attributes{};
+  check(cudaPointerGetAttributes(&attributes, pointer), "cudaPointerGetAttributes");
+  if (attributes.type != cudaMemoryTypeDevice && attributes.type != cudaMemoryTypeManaged) {
+    throw InvalidArgument(std::string(what) +
+                          " is not CUDA device memory (a host buffer was passed to the CUDA "
+                          "backend: use rmsprop::fused_step for host buffers)");
+  }
+}
+
+void check_tasks(const Variant& v, const Precision& p, std::span<const TensorTask> tasks,
+                 cudaStream_t stream) {
+  check_precision(p);
+  kernels::check_tasks(v, p, tasks);
+  // While a graph is being captured only stream work is allowed: the query waits for eager
+  // calls (the same code, checked there).
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &capturing), "cudaStreamIsCapturing");
+  if (capturing != cudaStreamCaptureStatusNone) return;
+  for (const TensorTask& t : tasks) {
+    if (t.size > 0) {
+      check_device_pointer(t.param, "the first non-empty task's param");
+      break;
+    }
+  }
+}
+
+// Capturable steps: one thread per tensor counts the step, before the step kernel reads it.
+__global__ void prepare_steps(const __grid_constant__ detail::StepLaunch launch, int tensors) {
+  const int k = int(threadIdx.x);
+  if (k >= tensors || !launch.tensors[k].counts_step) return;
+  if (launch.skip != nullptr && *launch.skip != 0) return;
+  *launch.tensors[k].step += 1;
+}
+
+// Plans and sends the launches; `steps` (capturable) gives each task's device step counter.
+void launch_steps(const Variant& variant, const Precision& precision,
+                  std::span<const TensorTask> tasks, std::span<std::int64_t* const> steps,
+                  detail::StepLaunch& launch, cudaStream_t stream) {
+  const detail::LaunchFn fn =
+      launch_table()[kernels::index_of(precision)][kernels::index_of(variant)];
+  const bool capturable = launch.lr != nullptr;
+  int tensors = 0, sets = 0;
+  std::size_t counted = 0;  // tasks [0, counted) have had their step counted by a launch
+  auto add = [&](std::size_t k) -> int {
+    const TensorTask& t = tasks[k];
+    if (tensors == detail::kMaxTensors) return -1;
+    int set = 0;
+    if (!capturable) {
+      while (set < sets && std::memcmp(&launch.coefficients[set], &t.coefficients,
+                                       sizeof(Coefficients<double>)) != 0) {
+        ++set;
+      }
+      if (set == sets) {
+        if (sets == detail::kMaxCoefficientSets) return -1;
+        launch.coefficients[sets++] = t.coefficients;
+      }
+    }
+    const bool first = capturable && k + 1 > counted;
+    if (first) counted = k + 1;
+    launch.tensors[tensors] = {t.param,
+                               t.grad,
+                               t.square_avg,
+                               t.grad_avg,
+                               t.momentum_buffer,
+                               t.master,
+                               t.size,
+                               t.rounding_seed,
+                               capturable ? steps[k] : nullptr,
+                               std::uint8_t(set),
+                               packs_fit(variant, precision, t),
+                               first};
+    return tensors++;
+  };
+  auto flush = [&](int blocks) {
+    if (capturable) {
+      prepare_steps<<<1, detail::kMaxTensors, 0, stream>>>(launch, tensors);
+      check(cudaGetLastError(), "launching prepare_steps");
+    }
+    if (blocks > 0) {
+      fn(launch, blocks, stream);
+      check(cudaGetLastError(), "launching the step kernel");
+    }
+    tensors = sets = 0;
+  };
+  detail::plan_launches(
+      tasks.size(), [&](std::size_t k) { return tasks[k].size; }, add, flush, launch.block_tensor,
+      launch.block_chunk);
+}
+
+template <DType kD>
+__device__ bool any_non_finite(const void* data, std::size_t begin, std::size_t end) {
+  const auto* bits = static_cast<const typename kernels::NonFiniteBits<kD>::Bits*>(data);
+  bool bad = false;
+  for (std::size_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    bad |= kernels::is_non_finite_bits<kD>(bits[i]);
+  }
+  return bad;
+}
+
+__global__ void __launch_bounds__(detail::kBlockThreads)
+    scan_kernel(const __grid_constant__ detail::ScanLaunch launch) {
+  const int k = launch.block_tensor[blockIdx.x];
+  const std::size_t begin = std::size_t(launch.block_chunk[blockIdx.x]) * kChunkElements;
+  const std::size_t end =
+      begin + kChunkElements < launch.size[k] ? begin + kChunkElements : launch.size[k];
+  const bool bad = kernels::with_dtype(DType(launch.dtype[k]), [&](auto dtype) {
+    return any_non_finite<decltype(dtype)::value>(launch.data[k], begin, end);
+  });
+  // Only ever 0 → 1, so plain racing stores of the same value are benign; any thread that saw
+  // a bad value writes it.
+  if (bad) *launch.flag = 1;
+}
+
+}  // namespace
+
+bool built() {
+  return true;
+}
+
+int device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();  // no driver or no device: not an error for the caller
+    return 0;
+  }
+  return count;
+}
+
+void fused_step(const Variant& variant, const Precision& precision,
+                std::span<const TensorTask> tasks, Stream stream, const std::int32_t* skip) {
+  const Variant v = kernels::canonical(variant);
+  check_tasks(v, precision, tasks, native(stream));
+  detail::StepLaunch launch{};
+  launch.skip = skip;
+  launch_steps(v, precision, tasks, {}, launch, native(stream));
+}
+
+void capturable_step(const Options& options, const Precision& precision,
+                     std::span<const TensorTask> tasks, std::span<std::int64_t* const> steps,
+                     const DeviceScalars& scalars, Stream stream) {
+  options.validate();
+  const Variant v = kernels::canonical(variant_of(options));
+  check_tasks(v, precision, tasks, native(stream));
+  if (scalars.lr == nullptr) {
+    throw InvalidArgument("capturable_step: DeviceScalars::lr is null (a device double)");
+  }
+  if (steps.size() != tasks.size()) {
+    throw InvalidArgument("capturable_step: " + std::to_string(steps.size()) +
+                          " step counters for " + std::to_string(tasks.size()) + " tasks");
+  }
+  std::vector<std::int64_t*> sorted(steps.begin(), steps.end());
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t k = 0; k < sorted.size(); ++k) {
+    if (sorted[k] == nullptr) {
+      throw InvalidArgument("capturable_step: a task's step counter is null");
+    }
+    if (k > 0 && sorted[k] == sorted[k - 1]) {
+      throw InvalidArgument(
+          "capturable_step: two tasks share a step counter (each task counts "
+          "its own steps)");
+    }
+  }
+  detail::StepLaunch launch{};
+  launch.skip = scalars.skip;
+  launch.lr = scalars.lr;
+  launch.recipe = coefficient_recipe(options);
+  launch_steps(v, precision, tasks, steps, launch, native(stream));
+}
+
+void flag_non_finite(std::span<const ConstBuffer> buffers, std::int32_t* flag, Stream stream) {
+  if (flag == nullptr) throw InvalidArgument("flag_non_finite: the flag pointer is null");
+  for (std::size_t k = 0; k < buffers.size(); ++k) {
+    if (buffers[k].size > 0 && buffers[k].data == nullptr) {
+      throw InvalidArgument("flag_non_finite: buffer " + std::to_string(k) + " has " +
+                            std::to_string(buffers[k].size) + " elements and a null pointer");
+    }
+  }
+  detail::ScanLaunch launch{};
+  launch.flag = flag;
+  int tensors = 0;
+  auto add = [&](std::size_t k) -> int {
+    if (tensors == detail::kMaxTensors) return -1;
+    launch.data[tensors] = buffers[k].data;
+    launch.size[tensors] = buffers[k].size;
+    launch.dtype[tensors] = std::uint8_t(buffers[k].dtype);
+    return tensors++;
+  };
+  auto flush = [&](int blocks) {
+    if (blocks > 0) {
+      scan_kernel<<<blocks, detail::kBlockThreads, 0, native(stream)>>>(launch);
+      check(cudaGetLastError(), "launching the non-finite scan");
+    }
+    tensors = 0;
+  };
+  detail::plan_launches(
+      buffers.size(), [&](std::size_t k) { return buffers[k].size; }, add, flush,
+      launch.block_tensor, launch.block_chunk);
+}
+
+}  // namespace rmsprop::cuda

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# compute-sanitizer's memcheck and racecheck over the CUDA tests: sanitize.sh RMSPROP_CUDA_TESTS.
+# Exits 77 (CTest: skipped) with the reason where there is no GPU or no compute-sanitizer.
+# The ten-million-element test is left out: under the sanitizer it takes minutes and covers
+# no access pattern the smaller tests do not.
+set -uo pipefail
+binary=$1
+if ! "$binary" --gtest_filter='Cuda.ReportsTheDevice' 2>&1 | grep -q "CUDA device(s)"; then
+  echo "no CUDA device here: compute-sanitizer not run"
+  exit 77
+fi
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [ ! -x "$sanitizer" ]; then
+  echo "compute-sanitizer not found (PATH, /usr/local/cuda/bin): not run"
+  exit 77
+fi
+filter='Cuda.*:-Cuda.MatchesReferenceBitwiseOnATenMillionElementTensor'
+status=0
+for tool in memcheck racecheck; do
+  echo "== compute-sanitizer --tool $tool"
+  "$sanitizer" --tool "$tool" --error-exitcode 1 "$binary" --gtest_filter="$filter" || status=1
+done
+exit $status
