@@ -1,7 +1,8 @@
 """pip install --no-build-isolation .  — builds rmsprop._core with the project's CMake.
 
 Only Debian's packages are needed (cmake, g++, pybind11-dev, python3-dev, setuptools); the
-extension is built for the Python running pip. See docs/python.md.
+extension is built for the Python running pip, with the CUDA backend when nvcc is found
+(RMSPROP_CUDA=OFF in the environment leaves it out; ON requires it). See docs/python.md.
 """
 import os
 import shutil
@@ -19,7 +20,8 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "-S", source, "-B", build, "-DCMAKE_BUILD_TYPE=Release",
                         f"-DRMSPROP_PYTHON={sys.executable}", "-DRMSPROP_BUILD_TESTS=OFF",
                         "-DRMSPROP_BUILD_APPS=OFF", "-DRMSPROP_BUILD_BENCH=OFF",
-                        "-DRMSPROP_BUILD_TORCH=OFF"], check=True)
+                        "-DRMSPROP_BUILD_TORCH=OFF",
+                        f"-DRMSPROP_CUDA={os.environ.get('RMSPROP_CUDA', 'AUTO')}"], check=True)
         subprocess.run(["cmake", "--build", build, "--target", "_core", "-j",
                         str(os.cpu_count() or 1)], check=True)
         built = os.path.join(build, "python", "rmsprop", os.path.basename(self.get_ext_filename(ext.name)))

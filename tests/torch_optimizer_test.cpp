@@ -8,6 +8,7 @@
 #include <sstream>
 #include <vector>
 
+#include "rmsprop/cuda.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "rmsprop/torch.hpp"
@@ -243,6 +244,67 @@ TEST(TorchOptimizer, GroupsWithTheirOwnOptionsAndParametersWithoutGradient) {
   EXPECT_NEAR((net->b->weight - before_b).abs().max().item<double>(), 1e-3 / std::sqrt(0.01), 1e-4);
   EXPECT_TRUE(::torch::equal(frozen, ::torch::ones({4})));
   EXPECT_EQ(opt.state().count(c10::guts::to_string(frozen.unsafeGetTensorImpl())), 0u);
+}
+
+// CUDA tensors (a libtorch with CUDA and a GPU; skipped elsewhere, saying so).
+#define SKIP_WITHOUT_TORCH_CUDA()                                                     \
+  do {                                                                                \
+    if (!::torch::cuda::is_available() || !rmsprop::cuda::built()) {                  \
+      GTEST_SKIP() << "no CUDA libtorch and GPU here (torch::cuda::is_available() = " \
+                   << ::torch::cuda::is_available()                                   \
+                   << ", rmsprop CUDA backend built = " << rmsprop::cuda::built()     \
+                   << "): this GPU test did not run";                                 \
+    }                                                                                 \
+  } while (0)
+
+TEST(TorchOptimizer, OnCudaMatchesTorchOnCuda) {
+  SKIP_WITHOUT_TORCH_CUDA();
+  for (auto dtype : {::torch::kDouble, ::torch::kFloat}) {
+    auto run = [&](bool ours) {
+      auto net = make_net(dtype);
+      net->to(::torch::kCUDA);
+      std::unique_ptr<::torch::optim::Optimizer> opt;
+      if (ours) {
+        opt = std::make_unique<rmsprop::torch::RMSprop>(
+            net->parameters(), rmsprop::torch::RMSpropOptions(1e-2).momentum(0.9).centered(true));
+      } else {
+        opt = std::make_unique<::torch::optim::RMSprop>(
+            net->parameters(), ::torch::optim::RMSpropOptions(1e-2).momentum(0.9).centered(true));
+      }
+      for (int step = 0; step < 100; ++step) {
+        Batch b = batch(step, dtype);
+        b.x = b.x.to(::torch::kCUDA), b.y = b.y.to(::torch::kCUDA);
+        opt->zero_grad();
+        loss(*net, b).backward();
+        opt->step();
+      }
+      return net;
+    };
+    auto ours = run(true), theirs = run(false);
+    EXPECT_LT(relative_distance(*ours, *theirs), dtype == ::torch::kDouble ? 1e-12 : 1e-4);
+  }
+}
+
+TEST(TorchOptimizer, OnCudaBitwiseEqualToOnCpuForTheSameGradients) {
+  SKIP_WITHOUT_TORCH_CUDA();
+  auto options = rmsprop::torch::RMSpropOptions(1e-2).momentum(0.9).centered(true);
+  for (auto dtype : {::torch::kFloat, ::torch::kBFloat16}) {
+    auto net = make_net(dtype);
+    const Batch b = batch(0, dtype);
+    loss(*net, b).backward();
+    std::vector<::torch::Tensor> cpu, gpu;
+    for (auto& p : net->parameters()) {
+      cpu.push_back(p.detach().clone());
+      cpu.back().mutable_grad() = p.grad().clone();
+      gpu.push_back(p.detach().to(::torch::kCUDA));
+      gpu.back().mutable_grad() = p.grad().to(::torch::kCUDA);
+    }
+    rmsprop::torch::RMSprop on_cpu(cpu, options), on_gpu(gpu, options);
+    for (int step = 0; step < 3; ++step) on_cpu.step(), on_gpu.step();
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+      EXPECT_TRUE(::torch::equal(cpu[i], gpu[i].cpu())) << "parameter " << i;
+    }
+  }
 }
 
 TEST(TorchOptimizer, MixedPrecisionWithMasterWeights) {

@@ -1,7 +1,9 @@
 """rmsprop: the RMSProp family, one exact update rule, fused kernels.
 
 - ``rmsprop.RMSprop``: the optimizer over NumPy float32/float64 arrays (the C++ optimizer).
-- ``rmsprop.torch.RMSprop``: a ``torch.optim.Optimizer`` (import ``rmsprop.torch``; needs torch).
+- ``rmsprop.torch.RMSprop``: a ``torch.optim.Optimizer`` (import ``rmsprop.torch``; needs torch),
+  on CPU and CUDA tensors.
+- ``rmsprop.step``: one step over any DLPack arrays (NumPy, CuPy, JAX, torch), CPU or CUDA.
 
 Options are the C++ library's, by the same names (docs/api.md); ``flavor`` picks a framework's
 preset (torch, tf1, keras, optax, lasagne, caffe, ensmallen, timm_tf, hinton) and any option
@@ -9,17 +11,23 @@ you pass explicitly overrides it.
 """
 from . import _core
 from ._core import CheckpointError, InvalidArgument, InvalidOption, NonFiniteError
+from ._dlpack import state_buffers, step
 from ._options import option_pairs
 
 FLAVORS = tuple(_core.flavors())
 
 __all__ = ["RMSprop", "FLAVORS", "InvalidOption", "InvalidArgument", "NonFiniteError",
-           "CheckpointError", "simd_target"]
+           "CheckpointError", "simd_target", "step", "state_buffers", "cuda_available"]
 
 
 def simd_target():
     """The SIMD instruction set the fused kernel runs with on this CPU."""
     return _core.simd_target()
+
+
+def cuda_available():
+    """Whether this build has the CUDA backend and a CUDA device is present."""
+    return _core.cuda_built() and _core.cuda_device_count() > 0
 
 
 class RMSprop:

@@ -64,6 +64,13 @@ class RMSprop(torch.optim.Optimizer):
     state_dtype, master_weights, stochastic_rounding. ``threads`` sets the kernel's thread
     count (0: all cores).
 
+    CUDA tensors step on the GPU with the same kernels' CUDA build, on
+    ``torch.cuda.current_stream()``; ``capturable=True`` keeps each parameter's step count and
+    the learning rate on the device, so a whole training step can be captured in a CUDA graph
+    (``torch.cuda.graph``) with no host synchronisation: there ``non_finite="skip"`` is decided
+    on the device ("error" needs a host read each step and is refused with capturable). A
+    tensor ``lr`` on the parameters' device is read in place (a schedule may write it).
+
     Sparse gradients (``torch.sparse`` COO with one sparse dimension, e.g. from
     ``nn.Embedding(sparse=True)``) step the touched rows: ``sparse_mode="dense"`` (default) gives
     the dense step's result with zero rows (every row's state decays); ``"lazy"`` reads and
@@ -73,7 +80,7 @@ class RMSprop(torch.optim.Optimizer):
 
     def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
                  centered=None, *, maximize=None, flavor=None, threads=0, sparse_mode="dense",
-                 **options):
+                 capturable=False, **options):
         unknown = set(options) - set(_OPTION_KEYS)
         if unknown:
             raise TypeError(f"RMSprop got unknown options {sorted(unknown)}")
@@ -87,6 +94,13 @@ class RMSprop(torch.optim.Optimizer):
         if sparse_mode not in ("dense", "lazy"):
             raise ValueError(f"sparse_mode={sparse_mode!r}: 'dense' or 'lazy'")
         defaults["sparse_mode"] = sparse_mode
+        if capturable and defaults["non_finite"] == "error":
+            raise ValueError("capturable=True with non_finite='error': raising needs a host read "
+                             "of every step's gradients; use non_finite='skip' (decided on the "
+                             "device) or 'propagate'")
+        defaults["capturable"] = bool(capturable)
+        self._flags = {}  # device -> int32 non-finite flag tensor
+        self._device_lr = {}  # (group index, device) -> float64 lr tensor
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group):
@@ -101,8 +115,11 @@ class RMSprop(torch.optim.Optimizer):
             for key in _OPTION_KEYS:
                 group.setdefault(key, self.defaults.get(key))
             group.setdefault("sparse_mode", self.defaults.get("sparse_mode", "dense"))
-        for st in self.state.values():
-            if "step" in st and torch.is_tensor(st["step"]):
+            group.setdefault("capturable", self.defaults.get("capturable", False))
+        for p, st in self.state.items():
+            # torch 2.x keeps step as a tensor; ours is an int, or with capturable a device
+            # int64 tensor (made by _ensure_state)
+            if "step" in st and torch.is_tensor(st["step"]) and st["step"].device.type == "cpu":
                 st["step"] = int(st["step"].item())
 
     @torch.no_grad()
@@ -120,31 +137,67 @@ class RMSprop(torch.optim.Optimizer):
     def _gradients_allow_step(self):
         """The non_finite policy, before anything changes: "error" raises FloatingPointError
         naming the element, "skip" skips the step for every group, "propagate" steps. One
-        extension call scans every gradient of a group."""
+        extension call scans every CPU gradient of a group; CUDA gradients are scanned on
+        their device into a flag, read here unless capturable (then the kernels read it)."""
         skip = False
+        for flag in self._flags.values():
+            flag.zero_()
         for gi, group in enumerate(self.param_groups):
             if group["non_finite"] == "propagate":
                 continue
-            scanned = [(pi, _scanned_values(p.grad)) for pi, p in enumerate(group["params"])
-                       if p.grad is not None and _scannable(_scanned_values(p.grad))]
+            grads = [(pi, _scanned_values(p.grad)) for pi, p in enumerate(group["params"])
+                     if p.grad is not None]
+            scanned = [(pi, g) for pi, g in grads if _scannable(g)]
             hit = _core.find_non_finite_in(
                 [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in scanned], self._threads)
+            if hit is None:
+                hit = self._find_non_finite_on_devices(group, grads)
+            else:
+                hit = scanned[hit[0]], hit[1]
             if hit is None:
                 continue
             if group["non_finite"] == "skip":
                 skip = True
                 continue
-            (pi, g), at = scanned[hit[0]], hit[1]
+            (pi, g), at = hit
             raise _core.NonFiniteError(
                 f"non-finite gradient in group {gi}, parameter {pi} at element {at}: "
                 f"{g.reshape(-1)[at].item()} (policy non_finite=error: nothing was changed)")
         return not skip
 
+    def _find_non_finite_on_devices(self, group, grads):
+        """Flags non-finite CUDA gradients on their devices. Capturable groups leave the
+        flags to the kernels (None here); others read them: ((index, gradient), element)."""
+        by_device = {}
+        for pi, g in grads:
+            if g.is_cuda and g.dtype in _DTYPES and g.is_contiguous():
+                by_device.setdefault(g.device, []).append((pi, g))
+        for device, items in by_device.items():
+            flag = self._flag(device)
+            with torch.cuda.device(device):
+                _core.cuda_flag_non_finite(
+                    [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in items],
+                    flag.data_ptr(), torch.cuda.current_stream(device).cuda_stream)
+            if group["capturable"]:
+                continue
+            if flag.item() != 0:
+                for pi, g in items:
+                    bad = torch.nonzero(~torch.isfinite(g.reshape(-1)))
+                    if bad.numel() > 0:
+                        return (pi, g), int(bad[0, 0].item())
+        return None
+
+    def _flag(self, device):
+        if device not in self._flags:
+            self._flags[device] = torch.zeros((), dtype=torch.int32, device=device)
+        return self._flags[device]
+
     def _step_group(self, group_index, group):
         pairs = _group_pairs(group)
         need = _core.buffers_needed(pairs)
-        by_dtype = {}
+        by_kind = {}  # (device, dtype) -> tasks
         keep = []  # see NOTE: [lifetimes]
+        capturable = group["capturable"]
         for p in group["params"]:
             grad = p.grad
             if grad is None:
@@ -162,14 +215,55 @@ class RMSprop(torch.optim.Optimizer):
             if entry is None or entry.stale(p, grad, state, need, group):
                 entry = _Task(p, grad, state, need, group)
                 self._tasks[id(p)] = entry
-            state["step"] += 1
             keep.append(entry)
-            by_dtype.setdefault(entry.dtype, []).append(entry.prefix + (state["step"],))
-        for dtype, tasks in by_dtype.items():
-            seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
-            _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed)
+            if p.is_cuda and capturable:
+                _device_step(state, p.device)
+                by_kind.setdefault((p.device, entry.dtype), []).append(
+                    (entry.prefix + (0,), state["step"]))
+                continue
+            if torch.is_tensor(state["step"]):  # a capturable run's state, stepped eagerly
+                state["step"] = int(state["step"].item())
+            state["step"] += 1
+            by_kind.setdefault((p.device, entry.dtype), []).append(
+                (entry.prefix + (state["step"],), None))
+        for (device, dtype), items in by_kind.items():
+            tasks = [task for task, _ in items]
+            if device.type == "cpu":
+                seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
+                _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed)
+                continue
+            stream = torch.cuda.current_stream(device).cuda_stream
+            with torch.cuda.device(device):
+                if capturable:
+                    skip = self._flag(device).data_ptr() if group["non_finite"] == "skip" else 0
+                    lr = self._lr_on(group_index, group, device)
+                    keep.append(lr)
+                    _core.capturable_step(pairs, tasks, dtype, group_index * 0x9E3779B9,
+                                          [step.data_ptr() for _, step in items],
+                                          lr.data_ptr(), skip, stream)
+                else:
+                    seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
+                    _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed,
+                               stream=stream)
         del keep
 
+    def _lr_on(self, group_index, group, device):
+        """The group's learning rate as a float64 tensor on `device`: a tensor lr already
+        there is read in place; a float is written into a cached tensor (a captured graph
+        replays the value it had at capture)."""
+        lr = group["lr"]
+        if torch.is_tensor(lr) and lr.device == device and lr.dtype == torch.float64 \
+                and lr.numel() == 1:
+            return lr
+        cached = self._device_lr.get((group_index, device))
+        if cached is None:
+            cached = torch.empty((), dtype=torch.float64, device=device)
+            self._device_lr[(group_index, device)] = cached
+        if torch.is_tensor(lr):
+            cached.copy_(lr.reshape(()))
+        else:
+            cached.fill_(float(lr))
+        return cached
 
     def _sparse_step(self, group, pairs, need, p, grad):
         """One step of a parameter with a COO row gradient; returns what the call read (kept
@@ -194,6 +288,13 @@ class RMSprop(torch.optim.Optimizer):
 
 
 _BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
+
+
+def _device_step(state, device):
+    """A capturable parameter's step count: a device int64 tensor (from an int when loaded)."""
+    step = state["step"]
+    if not torch.is_tensor(step) or step.device != device or step.dtype != torch.int64:
+        state["step"] = torch.tensor(int(step), dtype=torch.int64, device=device)
 
 
 def _scanned_values(g):
@@ -267,6 +368,7 @@ def _ensure_state(p, state, need, group):
 
 
 def _scannable(g):
+    """What the CPU scan reads (CUDA gradients are scanned on their device)."""
     return not g.is_sparse and g.is_contiguous() and g.dtype in _DTYPES and g.device.type == "cpu"
 
 
@@ -290,9 +392,12 @@ def _buffer(state, name, p, state_dtype):
 
 
 def _check(p, grad):
-    if p.device.type != "cpu" or grad.device.type != "cpu":
-        raise RuntimeError(f"rmsprop.torch.RMSprop runs on CPU tensors; got a parameter on "
-                           f"{p.device} with its gradient on {grad.device}")
+    if p.device != grad.device or p.device.type not in ("cpu", "cuda"):
+        raise RuntimeError(f"rmsprop.torch.RMSprop: a parameter on {p.device} has its gradient "
+                           f"on {grad.device}: both must be on the CPU or on one CUDA device")
+    if p.is_cuda and not _core.cuda_built():
+        raise RuntimeError(f"rmsprop.torch.RMSprop: a parameter is on {p.device} but this "
+                           "rmsprop was built without its CUDA backend (build with nvcc)")
     if p.dtype not in _DTYPES:
         raise TypeError(f"rmsprop.torch.RMSprop: unsupported dtype {p.dtype} "
                         "(float32, float64, bfloat16, float16)")

@@ -15,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "rmsprop/cuda.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/optimizer.hpp"
@@ -51,12 +52,8 @@ std::tuple<bool, bool, bool> buffers_needed(const Pairs& pairs) {
 using Task = std::tuple<std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
                         std::uintptr_t, std::uintptr_t, std::size_t, std::int64_t>;
 
-// One fused multi-tensor step for tensors of one dtype sharing one group's options.
-void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const std::string& dtype,
-          int threads, std::uint32_t seed) {
-  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
-  const rmsprop::DType param_dtype = dtype_from(dtype);
-  const rmsprop::Precision precision = rmsprop::precision_for(param_dtype, options);
+std::vector<rmsprop::TensorTask> tasks_of(const rmsprop::Options& options, double lr,
+                                          const std::vector<Task>& tasks, std::uint32_t seed) {
   std::vector<rmsprop::TensorTask> list;
   for (const Task& t : tasks) {
     rmsprop::TensorTask task;
@@ -71,9 +68,43 @@ void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const s
     task.rounding_seed = seed + std::uint32_t(list.size()) * 0x9E3779B9u;
     list.push_back(task);
   }
+  return list;
+}
+
+// One fused multi-tensor step for tensors of one dtype sharing one group's options, on the
+// CPU, or with `stream` (a cudaStream_t as an integer) on the current CUDA device; `skip`: a
+// device int32 that, nonzero, makes the CUDA step a no-op.
+void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const std::string& dtype,
+          int threads, std::uint32_t seed, std::optional<std::uintptr_t> stream,
+          std::uintptr_t skip) {
+  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+  const rmsprop::Precision precision = rmsprop::precision_for(dtype_from(dtype), options);
+  const std::vector<rmsprop::TensorTask> list = tasks_of(options, lr, tasks, seed);
   const rmsprop::Variant variant = rmsprop::variant_of(options);
   py::gil_scoped_release release;
-  rmsprop::fused_step(variant, precision, list, {threads, {}});
+  if (stream) {
+    rmsprop::cuda::fused_step(variant, precision, list, reinterpret_cast<void*>(*stream),
+                              reinterpret_cast<const std::int32_t*>(skip));
+  } else {
+    rmsprop::fused_step(variant, precision, list, {threads, {}});
+  }
+}
+
+// A capturable CUDA step: step counters (device int64, one per task), lr (device float64) and
+// skip flag (device int32 or 0) in device memory; nothing is read on the host.
+void capturable_step(const Pairs& pairs, const std::vector<Task>& tasks, const std::string& dtype,
+                     std::uint32_t seed, const std::vector<std::uintptr_t>& steps,
+                     std::uintptr_t lr, std::uintptr_t skip, std::uintptr_t stream) {
+  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+  const rmsprop::Precision precision = rmsprop::precision_for(dtype_from(dtype), options);
+  const std::vector<rmsprop::TensorTask> list = tasks_of(options, 0.0, tasks, seed);
+  std::vector<std::int64_t*> counters;
+  for (std::uintptr_t s : steps) counters.push_back(reinterpret_cast<std::int64_t*>(s));
+  py::gil_scoped_release release;
+  rmsprop::cuda::capturable_step(
+      options, precision, list, counters,
+      {reinterpret_cast<const double*>(lr), reinterpret_cast<const std::int32_t*>(skip)},
+      reinterpret_cast<void*>(stream));
 }
 
 // The C++ optimizer over NumPy arrays. It holds references to every array it points into.
@@ -202,6 +233,89 @@ void sparse_step(const Pairs& pairs, double lr, const std::string& dtype, std::s
                        {threads, {}});
 }
 
+// NOTE: [DLPack] The DLPack ABI (dmlc/dlpack, v0.x, what __dlpack__ returns in a capsule named
+// "dltensor"): declared here rather than included, as it is a fixed, versioned C layout and
+// Debian has no header for it. The consumer renames the capsule "used_dltensor" and calls the
+// managed tensor's deleter when done with it.
+struct DLDevice {
+  std::int32_t device_type;  // 1 CPU, 2 CUDA
+  std::int32_t device_id;
+};
+struct DLDataType {
+  std::uint8_t code;  // 2 float, 4 bfloat
+  std::uint8_t bits;
+  std::uint16_t lanes;
+};
+struct DLTensor {
+  void* data;
+  DLDevice device;
+  std::int32_t ndim;
+  DLDataType dtype;
+  std::int64_t* shape;
+  std::int64_t* strides;  // null: compact row-major
+  std::uint64_t byte_offset;
+};
+struct DLManagedTensor {
+  DLTensor dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensor* self);
+};
+
+// An array received through DLPack, held until this object dies.
+class DLPackView {
+ public:
+  explicit DLPackView(py::capsule capsule) {
+    if (std::string(capsule.name() ? capsule.name() : "") != "dltensor") {
+      throw rmsprop::InvalidArgument("not an unused DLPack capsule (named '" +
+                                     std::string(capsule.name() ? capsule.name() : "") + "')");
+    }
+    managed_ = static_cast<DLManagedTensor*>(capsule.get_pointer());
+    PyCapsule_SetName(capsule.ptr(), "used_dltensor");
+    const DLTensor& t = managed_->dl_tensor;
+    numel_ = 1;
+    for (int d = 0; d < t.ndim; ++d) numel_ *= std::size_t(t.shape[d]);
+    std::int64_t expected = 1;
+    for (int d = t.ndim - 1; d >= 0 && t.strides != nullptr; --d) {
+      if (t.shape[d] != 1 && t.strides[d] != expected) contiguous_ = false;
+      expected *= t.shape[d];
+    }
+    if (t.dtype.lanes == 1 && t.dtype.code == 2 && t.dtype.bits == 32) dtype_ = "float32";
+    if (t.dtype.lanes == 1 && t.dtype.code == 2 && t.dtype.bits == 64) dtype_ = "float64";
+    if (t.dtype.lanes == 1 && t.dtype.code == 2 && t.dtype.bits == 16) dtype_ = "float16";
+    if (t.dtype.lanes == 1 && t.dtype.code == 4 && t.dtype.bits == 16) dtype_ = "bfloat16";
+    if (dtype_.empty()) {
+      dtype_ = "dlpack(code=" + std::to_string(t.dtype.code) +
+               ", bits=" + std::to_string(t.dtype.bits) +
+               ", lanes=" + std::to_string(t.dtype.lanes) + ")";
+    }
+  }
+  ~DLPackView() {
+    if (managed_ != nullptr && managed_->deleter != nullptr) managed_->deleter(managed_);
+  }
+  DLPackView(const DLPackView&) = delete;
+  DLPackView& operator=(const DLPackView&) = delete;
+
+  std::uintptr_t data() const {
+    return reinterpret_cast<std::uintptr_t>(managed_->dl_tensor.data) +
+           managed_->dl_tensor.byte_offset;
+  }
+  std::size_t numel() const { return numel_; }
+  const std::string& dtype() const { return dtype_; }
+  bool contiguous() const { return contiguous_; }
+  std::string device() const {
+    const DLDevice& d = managed_->dl_tensor.device;
+    if (d.device_type == 1) return "cpu";
+    if (d.device_type == 2) return "cuda:" + std::to_string(d.device_id);
+    return "dlpack-device-" + std::to_string(d.device_type) + ":" + std::to_string(d.device_id);
+  }
+
+ private:
+  DLManagedTensor* managed_ = nullptr;
+  std::size_t numel_ = 0;
+  std::string dtype_;
+  bool contiguous_ = true;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -210,10 +324,32 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<rmsprop::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
   py::register_exception<rmsprop::NonFiniteError>(m, "NonFiniteError", PyExc_FloatingPointError);
   py::register_exception<rmsprop::CheckpointError>(m, "CheckpointError", PyExc_OSError);
+  py::register_exception<rmsprop::cuda::NotBuiltWithCuda>(m, "NotBuiltWithCuda",
+                                                          PyExc_RuntimeError);
+  py::register_exception<rmsprop::cuda::CudaError>(m, "CudaError", PyExc_RuntimeError);
   m.def("normalize_options", &normalize, py::arg("pairs"));
   m.def("buffers_needed", &buffers_needed, py::arg("pairs"));
   m.def("step", &step, py::arg("pairs"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
-        py::arg("threads") = 0, py::arg("seed") = 0);
+        py::arg("threads") = 0, py::arg("seed") = 0, py::arg("stream") = py::none(),
+        py::arg("skip") = 0);
+  m.def("capturable_step", &capturable_step, py::arg("pairs"), py::arg("tasks"), py::arg("dtype"),
+        py::arg("seed"), py::arg("steps"), py::arg("lr"), py::arg("skip"), py::arg("stream"));
+  m.def("cuda_built", &rmsprop::cuda::built);
+  m.def("cuda_device_count", &rmsprop::cuda::device_count);
+  m.def(
+      "cuda_flag_non_finite",
+      [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& list,
+         std::uintptr_t flag, std::uintptr_t stream) {
+        std::vector<rmsprop::ConstBuffer> buffers;
+        for (const auto& [data, size, dtype] : list) {
+          buffers.push_back({reinterpret_cast<const void*>(data), dtype_from(dtype), size});
+        }
+        py::gil_scoped_release release;
+        rmsprop::cuda::flag_non_finite(buffers, reinterpret_cast<std::int32_t*>(flag),
+                                       reinterpret_cast<void*>(stream));
+      },
+      py::arg("buffers"), py::arg("flag"), py::arg("stream"),
+      "sets the device int32 *flag to 1 when a buffer holds NaN or inf (queued on stream)");
   m.def("sparse_step", &sparse_step, py::arg("pairs"), py::arg("lr"), py::arg("dtype"),
         py::arg("rows"), py::arg("row_size"), py::arg("buffers"), py::arg("indices"),
         py::arg("nnz"), py::arg("values"), py::arg("mode"), py::arg("step"), py::arg("row_steps"),
@@ -238,6 +374,13 @@ PYBIND11_MODULE(_core, m) {
     for (auto f : rmsprop::all_flavors()) names.emplace_back(rmsprop::to_string(f));
     return names;
   });
+  py::class_<DLPackView>(m, "DLPackView")
+      .def(py::init<py::capsule>(), py::arg("capsule"))
+      .def_property_readonly("data", &DLPackView::data)
+      .def_property_readonly("numel", &DLPackView::numel)
+      .def_property_readonly("dtype", &DLPackView::dtype)
+      .def_property_readonly("contiguous", &DLPackView::contiguous)
+      .def_property_readonly("device", &DLPackView::device);
   py::class_<NumpyOptimizer>(m, "NumpyOptimizer")
       .def(py::init<const py::list&, const Pairs&>(), py::arg("arrays"), py::arg("pairs"))
       .def("step", &NumpyOptimizer::step, py::arg("grads"))

@@ -209,10 +209,12 @@ def test_bad_tensors_are_refused_clearly():
         rt.RMSprop([q]).step()
     m = torch.nn.Parameter(torch.ones(3, device="meta"))  # a device that is not the CPU
     m.grad = torch.ones(3, device="meta")
-    with pytest.raises(RuntimeError, match="runs on CPU tensors; got a parameter on meta"):
+    with pytest.raises(RuntimeError, match="on meta .*both must be on the CPU or on one CUDA"):
         rt.RMSprop([m]).step()
     with pytest.raises(ValueError, match="alpha=1.5"):
         rt.RMSprop([p], alpha=1.5)
+    with pytest.raises(ValueError, match="capturable=True with non_finite='error'"):
+        rt.RMSprop([p], capturable=True)
     with pytest.raises(ValueError, match="unknown flavor 'pytorch'"):
         rt.RMSprop([p], flavor="pytorch")
     with pytest.raises(TypeError, match="unknown options"):

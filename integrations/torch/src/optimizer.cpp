@@ -4,8 +4,16 @@
 #include <optional>
 #include <string>
 
+#include "rmsprop/cuda.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/torch.hpp"
+
+// A libtorch built with CUDA has CUDA tensors and streams (CMake defines RMSPROP_TORCH_HAS_CUDA
+// from TORCH_CUDA_LIBRARIES); Debian's is CPU only (its c10/cuda headers have no library behind
+// them), and CUDA tensors cannot exist there.
+#if defined(RMSPROP_TORCH_HAS_CUDA)
+#include <c10/cuda/CUDAStream.h>
+#endif
 
 namespace rmsprop::torch {
 namespace detail {
@@ -66,9 +74,13 @@ std::string where(std::size_t group, std::size_t index) {
 Entry checked(const Tensor& p, std::size_t group, std::size_t index) {
   const Tensor& g = p.grad();
   auto at = [&] { return where(group, index); };  // built only for a message
-  if (!p.device().is_cpu() || !g.device().is_cpu()) {
+  if (p.device() != g.device() || !(p.device().is_cpu() || p.device().is_cuda())) {
     throw InvalidArgument(at() + " is on " + p.device().str() + " with its gradient on " +
-                          g.device().str() + ": only CPU tensors are supported");
+                          g.device().str() + ": both must be on the CPU or on one CUDA device");
+  }
+  if (p.device().is_cuda() && !cuda::built()) {
+    throw InvalidArgument(at() + " is on " + p.device().str() +
+                          " but this rmsprop was built without its CUDA backend");
   }
   if (g.is_sparse()) {
     throw InvalidArgument(at() + " has a sparse gradient: not supported (yet)");
@@ -103,15 +115,47 @@ void ensure(Tensor& t, bool needed, const Tensor& p, c10::ScalarType type, doubl
   if (!needed) return;
   if (t.defined()) {
     if (t.numel() != p.numel() || t.scalar_type() != type || !t.is_contiguous() ||
-        !t.device().is_cpu()) {
+        t.device() != p.device()) {
       throw InvalidArgument(
           where(group, index) + ": state '" + name + "' has " + std::to_string(t.numel()) +
-          " elements of " + std::string(c10::toString(t.scalar_type())) + ", expected " +
-          std::to_string(p.numel()) + " contiguous CPU " + std::string(c10::toString(type)));
+          " elements of " + std::string(c10::toString(t.scalar_type())) + " on " +
+          t.device().str() + ", expected " + std::to_string(p.numel()) + " contiguous " +
+          std::string(c10::toString(type)) + " on " + p.device().str());
     }
     return;
   }
   t = ::torch::full_like(p, fill, ::torch::TensorOptions().dtype(type));
+}
+
+// The stream libtorch's CUDA work on `device` is queued on: the optimizer's kernels join it.
+cuda::Stream current_stream([[maybe_unused]] c10::Device device) {
+#if defined(RMSPROP_TORCH_HAS_CUDA)
+  return c10::cuda::getCurrentCUDAStream(device.index()).stream();
+#else
+  return nullptr;
+#endif
+}
+
+// The first non-finite value of CUDA gradients, as (index in the list, element): one
+// device-side scan, then one read of its flag.
+std::optional<std::pair<std::size_t, std::size_t>> find_non_finite_on_device(
+    const std::vector<Entry>& entries, const std::vector<std::size_t>& on_device) {
+  if (on_device.empty()) return std::nullopt;
+  const c10::Device device = entries[on_device.front()].grad.device();
+  Tensor flag = ::torch::zeros({1}, ::torch::TensorOptions().dtype(c10::kInt).device(device));
+  std::vector<ConstBuffer> grads;
+  for (std::size_t k : on_device) {
+    const Tensor& g = entries[k].grad;
+    grads.push_back({g.data_ptr(), entries[k].dtype, std::size_t(g.numel())});
+  }
+  c10::DeviceGuard guard(device);
+  cuda::flag_non_finite(grads, flag.data_ptr<std::int32_t>(), current_stream(device));
+  if (flag.item<std::int32_t>() == 0) return std::nullopt;
+  for (std::size_t k : on_device) {  // rare: find the element with torch
+    const Tensor bad = ::torch::nonzero(~::torch::isfinite(entries[k].grad.reshape(-1)));
+    if (bad.numel() > 0) return std::make_pair(k, std::size_t(bad[0][0].item<std::int64_t>()));
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -210,6 +254,7 @@ Tensor RMSprop::step(LossClosure closure) {
     const Options& o = static_cast<const RMSpropOptions&>(group.options()).core();
     o.validate();
     std::vector<ConstBuffer> grads;
+    std::vector<std::size_t> on_host, on_device;  // indices into entries[gi]
     for (std::size_t i = 0; i < group.params().size(); ++i) {
       const Tensor& p = group.params()[i];
       if (!p.grad().defined()) continue;
@@ -217,10 +262,17 @@ Tensor RMSprop::step(LossClosure closure) {
       Entry& e = entries[gi].back();
       e.precision = precision_for(e.dtype, o);
       e.state = &prepared_state(e, gi, o);
+      if (e.param.device().is_cuda()) {
+        on_device.push_back(entries[gi].size() - 1);
+        continue;
+      }
+      on_host.push_back(entries[gi].size() - 1);
       grads.push_back({e.grad.data_ptr(), e.dtype, std::size_t(e.grad.numel())});
     }
     if (o.non_finite == NonFinitePolicy::propagate) continue;
-    const auto hit = find_non_finite(grads, kernel_.threads);
+    auto hit = find_non_finite(grads, kernel_.threads);
+    if (hit) hit->first = on_host[hit->first];
+    if (!hit) hit = find_non_finite_on_device(entries[gi], on_device);
     if (!hit) continue;
     if (o.non_finite == NonFinitePolicy::skip) {
       skip = true;
@@ -236,7 +288,14 @@ Tensor RMSprop::step(LossClosure closure) {
   last_step_applied_ = !skip;
   if (skip) return loss;
 
-  std::vector<std::pair<Precision, std::vector<TensorTask>>> calls;
+  // One fused call per (precision, device): CPU tensors on the host kernel, each CUDA
+  // device's on its current stream.
+  struct Call {
+    Precision precision;
+    c10::Device device;
+    std::vector<TensorTask> tasks;
+  };
+  std::vector<Call> calls;
   for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
     const Options& o = static_cast<const RMSpropOptions&>(param_groups()[gi].options()).core();
     const Variant v = variant_of(o);
@@ -256,12 +315,21 @@ Tensor RMSprop::step(LossClosure closure) {
       t.size = std::size_t(e.param.numel());
       t.coefficients = coefficients(o, s.step(), o.lr);
       t.rounding_seed = rounding_seed(gi, e.index, s.step());
-      auto call = std::find_if(calls.begin(), calls.end(),
-                               [&](const auto& c) { return c.first == precision; });
-      if (call == calls.end()) call = calls.insert(calls.end(), {precision, {}});
-      call->second.push_back(t);
+      const c10::Device device = e.param.device();
+      auto call = std::find_if(calls.begin(), calls.end(), [&](const Call& c) {
+        return c.precision == precision && c.device == device;
+      });
+      if (call == calls.end()) call = calls.insert(calls.end(), {precision, device, {}});
+      call->tasks.push_back(t);
     }
-    for (const auto& [precision, tasks] : calls) fused_step(v, precision, tasks, kernel_);
+    for (const Call& call : calls) {
+      if (call.device.is_cpu()) {
+        fused_step(v, call.precision, call.tasks, kernel_);
+      } else {
+        c10::DeviceGuard guard(call.device);
+        cuda::fused_step(v, call.precision, call.tasks, current_stream(call.device));
+      }
+    }
   }
   return loss;
 }

@@ -1,0 +1,81 @@
+"""``rmsprop.step``: one fused step over any arrays that speak DLPack (NumPy, CuPy, JAX, torch),
+updated in place, on the CPU or on a CUDA device with the DLPack stream protocol."""
+from . import _core
+from ._options import option_pairs
+
+_STATE_NAMES = ("square_avg", "grad_avg", "momentum_buffer")
+
+
+def state_buffers(flavor=None, **options):
+    """The state buffers ``step`` needs under these options, by name, in order."""
+    need = _core.buffers_needed(option_pairs(flavor, options))
+    return tuple(name for name, used in zip(_STATE_NAMES, need) if used)
+
+
+def _view(array, what, stream):
+    if not hasattr(array, "__dlpack__") or not hasattr(array, "__dlpack_device__"):
+        raise TypeError(f"{what} ({type(array).__name__}) does not speak DLPack "
+                        "(__dlpack__ and __dlpack_device__)")
+    device_type, _ = array.__dlpack_device__()
+    # NOTE: [DLPack] The stream protocol: a CUDA producer orders its pending work on `stream`
+    # before handing the array over (1 names the legacy default stream); CPU arrays take none.
+    capsule = array.__dlpack__(stream=stream) if int(device_type) == 2 else array.__dlpack__()
+    view = _core.DLPackView(capsule)
+    if not view.contiguous:
+        raise ValueError(f"{what} is not contiguous: the kernel updates memory in place")
+    return view
+
+
+def step(params, grads, state, *, step, lr=None, stream=None, threads=0, flavor=None,
+         **options):
+    """One RMSProp step of ``params`` with ``grads``, in place.
+
+    ``state``: {name: [arrays]} for each name in ``state_buffers(flavor, **options)``, one array
+    per parameter, its size; float64 parameters keep float64 state, others float32 (or
+    bfloat16 with ``state_dtype="bfloat16"``). ``step``: this step's number (1 for the first),
+    for bias correction. ``lr``: this step's learning rate (default: the options'). CUDA arrays
+    run on ``stream`` (a ``cudaStream_t`` as an int; default the legacy default stream), which
+    is also what their producers are asked to order their work on. Master weights are not
+    available here (use ``rmsprop.torch.RMSprop``).
+    """
+    pairs = option_pairs(flavor, options)
+    normalized = dict(_core.normalize_options(pairs))
+    if normalized.get("master_weights") == "true":
+        raise ValueError("rmsprop.step: master_weights is not available for DLPack arrays")
+    params, grads = list(params), list(grads)
+    if len(grads) != len(params):
+        raise ValueError(f"rmsprop.step: {len(grads)} gradients for {len(params)} parameters")
+    names = state_buffers(flavor, **options)
+    for name in names:
+        if name not in state or len(state[name]) != len(params):
+            raise ValueError(f"rmsprop.step: state[{name!r}] must hold one array per parameter "
+                             f"(the options use {', '.join(names) or 'no state'})")
+    if not isinstance(step, int) or step < 1:
+        raise ValueError(f"rmsprop.step: step={step!r} must be an int >= 1")
+    protocol_stream = 1 if stream is None else int(stream)
+    views, by_kind = [], {}
+    for i, (p, g) in enumerate(zip(params, grads)):
+        pv, gv = _view(p, f"parameter {i}", protocol_stream), _view(g, f"gradient {i}",
+                                                                    protocol_stream)
+        buffers = [_view(state[n][i], f"state[{n!r}][{i}]", protocol_stream) for n in names]
+        views += [pv, gv] + buffers  # alive until the kernel call returns (NOTE: [lifetimes])
+        state_dtype = ("float64" if pv.dtype == "float64"
+                       else "bfloat16" if normalized["state_dtype"] == "bfloat16" else "float32")
+        for what, v, dtype in [(f"gradient {i}", gv, pv.dtype)] + \
+                [(f"state[{n!r}][{i}]", b, state_dtype) for n, b in zip(names, buffers)]:
+            if v.dtype != dtype or v.numel != pv.numel or v.device != pv.device:
+                raise ValueError(f"rmsprop.step: {what} is {v.numel} {v.dtype} on {v.device}; "
+                                 f"expected {pv.numel} {dtype} on {pv.device} (parameter {i})")
+        ptr = dict(zip(names, (b.data for b in buffers)))
+        task = (pv.data, gv.data, ptr.get("square_avg", 0), ptr.get("grad_avg", 0),
+                ptr.get("momentum_buffer", 0), 0, pv.numel, step)
+        by_kind.setdefault((pv.device, pv.dtype), []).append(task)
+    lr = float(normalized["lr"] if lr is None else lr)
+    for (device, dtype), tasks in by_kind.items():
+        if device == "cpu":
+            _core.step(pairs, lr, tasks, dtype, threads, step)
+        elif device.startswith("cuda"):
+            _core.step(pairs, lr, tasks, dtype, threads, step, stream=int(stream or 0))
+        else:
+            raise ValueError(f"rmsprop.step: arrays on {device}: the CPU or CUDA only")
+    del views
