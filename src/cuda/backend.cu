@@ -11,6 +11,7 @@
 #include "../kernels/storage.hpp"
 #include "launch.hpp"
 #include "rmsprop/cuda.hpp"
+#include "step_block.hpp"
 #include "step_table.cuh"
 
 namespace rmsprop::cuda {
@@ -45,21 +46,6 @@ const detail::LaunchTable& launch_table() {
   return kTable;
 }
 
-bool aligned_to(const void* pointer, std::size_t bytes) {
-  return pointer == nullptr || reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0;
-}
-
-// Whether every buffer the step touches allows the kernel's whole-pack accesses.
-bool packs_fit(const Variant& v, const Precision& p, const TensorTask& t) {
-  const std::size_t n = detail::pack_elements(p.param);
-  const std::size_t param = n * size_of(p.param), state = n * size_of(p.state);
-  return aligned_to(t.param, param) && aligned_to(t.grad, param) &&
-         (!p.master_weights || aligned_to(t.master, n * sizeof(float))) &&
-         (!v.uses_square_avg() || aligned_to(t.square_avg, state)) &&
-         (!v.uses_grad_avg() || aligned_to(t.grad_avg, state)) &&
-         (!v.uses_momentum_buffer() || aligned_to(t.momentum_buffer, state));
-}
-
 // A host buffer passed where a device buffer belongs is the likeliest misuse: one query per
 // call (not per tensor, which would cost microseconds each) catches it with a clear message.
 void check_device_pointer(const void* pointer, const char* what) {
@@ -92,10 +78,7 @@ void check_tasks(const Variant& v, const Precision& p, std::span<const TensorTas
 
 // Capturable steps: one thread per tensor counts the step, before the step kernel reads it.
 __global__ void prepare_steps(const __grid_constant__ detail::StepLaunch launch, int tensors) {
-  const int k = int(threadIdx.x);
-  if (k >= tensors || !launch.tensors[k].counts_step) return;
-  if (launch.skip != nullptr && *launch.skip != 0) return;
-  *launch.tensors[k].step += 1;
+  detail::count_step(launch, int(threadIdx.x), tensors);
 }
 
 // Plans and sends the launches; `steps` (capturable) gives each task's device step counter.
@@ -104,53 +87,17 @@ void launch_steps(const Variant& variant, const Precision& precision,
                   detail::StepLaunch& launch, cudaStream_t stream) {
   const detail::LaunchFn fn =
       launch_table()[kernels::index_of(precision)][kernels::index_of(variant)];
-  const bool capturable = launch.lr != nullptr;
-  int tensors = 0, sets = 0;
-  std::size_t counted = 0;  // tasks [0, counted) have had their step counted by a launch
-  auto add = [&](std::size_t k) -> int {
-    const TensorTask& t = tasks[k];
-    if (tensors == detail::kMaxTensors) return -1;
-    int set = 0;
-    if (!capturable) {
-      while (set < sets && std::memcmp(&launch.coefficients[set], &t.coefficients,
-                                       sizeof(Coefficients<double>)) != 0) {
-        ++set;
-      }
-      if (set == sets) {
-        if (sets == detail::kMaxCoefficientSets) return -1;
-        launch.coefficients[sets++] = t.coefficients;
-      }
-    }
-    const bool first = capturable && k + 1 > counted;
-    if (first) counted = k + 1;
-    launch.tensors[tensors] = {t.param,
-                               t.grad,
-                               t.square_avg,
-                               t.grad_avg,
-                               t.momentum_buffer,
-                               t.master,
-                               t.size,
-                               t.rounding_seed,
-                               capturable ? steps[k] : nullptr,
-                               std::uint8_t(set),
-                               packs_fit(variant, precision, t),
-                               first};
-    return tensors++;
-  };
-  auto flush = [&](int blocks) {
-    if (capturable) {
-      prepare_steps<<<1, detail::kMaxTensors, 0, stream>>>(launch, tensors);
-      check(cudaGetLastError(), "launching prepare_steps");
-    }
-    if (blocks > 0) {
-      fn(launch, blocks, stream);
-      check(cudaGetLastError(), "launching the step kernel");
-    }
-    tensors = sets = 0;
-  };
-  detail::plan_launches(
-      tasks.size(), [&](std::size_t k) { return tasks[k].size; }, add, flush, launch.block_tensor,
-      launch.block_chunk);
+  detail::plan_step_launches(
+      variant, precision, tasks, steps, launch, [&](int blocks, int tensors) {
+        if (launch.lr != nullptr) {
+          prepare_steps<<<1, detail::kMaxTensors, 0, stream>>>(launch, tensors);
+          check(cudaGetLastError(), "launching prepare_steps");
+        }
+        if (blocks > 0) {
+          fn(launch, blocks, stream);
+          check(cudaGetLastError(), "launching the step kernel");
+        }
+      });
 }
 
 template <DType kD>

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <span>
 
 #include "rmsprop/cuda.hpp"
 #include "rmsprop/kernel.hpp"
@@ -101,6 +102,74 @@ void plan_launches(std::size_t count, Size size_of_tensor, Add add, Flush flush,
     }
   }
   if (pending) send();
+}
+
+namespace fit {
+inline bool aligned_to(const void* pointer, std::size_t bytes) {
+  return pointer == nullptr || reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0;
+}
+}  // namespace fit
+
+// Whether every buffer the step touches allows the kernel's whole-pack accesses.
+inline bool packs_fit(const Variant& v, const Precision& p, const TensorTask& t) {
+  using fit::aligned_to;
+  const std::size_t n = pack_elements(p.param);
+  const std::size_t param = n * size_of(p.param), state = n * size_of(p.state);
+  return aligned_to(t.param, param) && aligned_to(t.grad, param) &&
+         (!p.master_weights || aligned_to(t.master, n * sizeof(float))) &&
+         (!v.uses_square_avg() || aligned_to(t.square_avg, state)) &&
+         (!v.uses_grad_avg() || aligned_to(t.grad_avg, state)) &&
+         (!v.uses_momentum_buffer() || aligned_to(t.momentum_buffer, state));
+}
+
+// Fills `launch` (its mode set: lr non-null for capturable steps) with the tasks, launch after
+// launch, calling send(blocks, tensors) for each. Tasks share one of a launch's coefficient
+// sets when their coefficients are identical; capturable steps take steps[k] as task k's
+// counter, counted in the launch that holds the task's first chunk.
+template <class Send>
+void plan_step_launches(const Variant& variant, const Precision& precision,
+                        std::span<const TensorTask> tasks, std::span<std::int64_t* const> steps,
+                        StepLaunch& launch, Send send) {
+  const bool capturable = launch.lr != nullptr;
+  int tensors = 0, sets = 0;
+  std::size_t counted = 0;  // tasks [0, counted) have a launch that counts their step
+  auto add = [&](std::size_t k) -> int {
+    const TensorTask& t = tasks[k];
+    if (tensors == kMaxTensors) return -1;
+    int set = 0;
+    if (!capturable) {
+      while (set < sets && std::memcmp(&launch.coefficients[set], &t.coefficients,
+                                       sizeof(Coefficients<double>)) != 0) {
+        ++set;
+      }
+      if (set == sets) {
+        if (sets == kMaxCoefficientSets) return -1;
+        launch.coefficients[sets++] = t.coefficients;
+      }
+    }
+    const bool first = capturable && k + 1 > counted;
+    if (first) counted = k + 1;
+    launch.tensors[tensors] = {t.param,
+                               t.grad,
+                               t.square_avg,
+                               t.grad_avg,
+                               t.momentum_buffer,
+                               t.master,
+                               t.size,
+                               t.rounding_seed,
+                               capturable ? steps[k] : nullptr,
+                               std::uint8_t(set),
+                               packs_fit(variant, precision, t),
+                               first};
+    return tensors++;
+  };
+  auto flush = [&](int blocks) {
+    send(blocks, tensors);
+    tensors = sets = 0;
+  };
+  plan_launches(
+      tasks.size(), [&](std::size_t k) { return tasks[k].size; }, add, flush, launch.block_tensor,
+      launch.block_chunk);
 }
 
 }  // namespace rmsprop::cuda::detail

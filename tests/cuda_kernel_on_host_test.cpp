@@ -1,0 +1,193 @@
+// The CUDA step kernel's body run on the host: the real launch planning (plan_step_launches)
+// and the real block function (step_block), every block and every thread in turn, against
+// the scalar reference, bitwise. Threads of the kernel share nothing, so running them one
+// after another gives the device's results; this checks the kernel's walk over chunks, packs,
+// remainders, coefficient sets and capturable step counting on any machine. What it cannot
+// check (the launch itself, device memory, streams, graphs) is in tests/cuda/cuda_test.cpp.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "cuda/launch.hpp"
+#include "cuda/step_block.hpp"
+#include "kernel_buffers.hpp"
+
+namespace rmsprop::cuda::detail {
+namespace {
+
+using namespace rmsprop::testing;
+
+using BlockFn = void (*)(const StepLaunch&, unsigned, unsigned, unsigned);
+
+template <std::size_t kPrecision, std::size_t... kVariant>
+constexpr std::array<BlockFn, kernels::kNumVariantIndices> block_row(
+    std::index_sequence<kVariant...>) {
+  return {[] {
+    if constexpr (kernels::is_canonical(kVariant)) {
+      return &step_block<kernels::variant_at(kVariant), kernels::precision_at(kPrecision)>;
+    } else {
+      return BlockFn{};
+    }
+  }()...};
+}
+
+// The precisions emulated (the device compiles all 15; the element kernel they share is
+// checked for all of them by the CPU kernel tests): float32, float64, and bfloat16 with master
+// weights and stochastic rounding (16-bit packs, the master buffer, the rounding counter).
+constexpr Precision kBf16Master{DType::bf16, DType::f32, true, true};
+constexpr std::size_t kPrecisions[] = {kernels::index_of(Precision::of(DType::f32)),
+                                       kernels::index_of(Precision::of(DType::f64)),
+                                       kernels::index_of(kBf16Master)};
+
+template <std::size_t kPrecision>
+constexpr auto kRow =
+    block_row<kPrecision>(std::make_index_sequence<kernels::kNumVariantIndices>{});
+
+BlockFn block_fn(const Precision& p, const Variant& v) {
+  const std::size_t pi = kernels::index_of(p), vi = kernels::index_of(v);
+  if (pi == kPrecisions[0]) return kRow<kPrecisions[0]>[vi];
+  if (pi == kPrecisions[1]) return kRow<kPrecisions[1]>[vi];
+  if (pi == kPrecisions[2]) return kRow<kPrecisions[2]>[vi];
+  return nullptr;
+}
+
+// What the backend's launches do, on the host: count steps (capturable), then every thread of
+// every block.
+void emulate(const Variant& v, const Precision& p, std::span<const TensorTask> tasks,
+             std::span<std::int64_t* const> steps, StepLaunch& launch, int* launches = nullptr) {
+  const BlockFn fn = block_fn(p, v);
+  ASSERT_NE(fn, nullptr);
+  plan_step_launches(v, p, tasks, steps, launch, [&](int blocks, int tensors) {
+    if (launches) ++*launches;
+    if (launch.lr != nullptr) {
+      for (int k = 0; k < kMaxTensors; ++k) count_step(launch, k, tensors);
+    }
+    for (int b = 0; b < blocks; ++b) {
+      for (unsigned t = 0; t < unsigned(kBlockThreads); ++t) fn(launch, b, t, kBlockThreads);
+    }
+  });
+}
+
+std::vector<Precision> emulated_precisions() {
+  return {Precision::of(DType::f32), Precision::of(DType::f64), kBf16Master};
+}
+
+TEST(CudaKernelOnHost, MatchesReferenceBitwiseForEveryVariantOddSizesAlignedAndNot) {
+  // Sizes around the 16-byte pack and the chunk; offsets 0 (whole packs) and 1, 3 (element by
+  // element); each tensor its own step (several coefficient sets per launch).
+  const std::vector<std::size_t> sizes = {0,
+                                          1,
+                                          3,
+                                          7,
+                                          8,
+                                          9,
+                                          17,
+                                          kChunkElements - 1,
+                                          kChunkElements,
+                                          kChunkElements + 1,
+                                          2 * kChunkElements + 5};
+  const std::vector<std::size_t> offsets = {0, 1, 0, 3};
+  for (const Precision& p : emulated_precisions()) {
+    std::vector<Buffers> pristine;
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      pristine.emplace_back(p, sizes[k], offsets[k % offsets.size()], 300 + k);
+    }
+    for (const Variant& v : all_variants()) {
+      SCOPED_TRACE(describe(p) + " variant " + std::to_string(kernels::index_of(v)));
+      const Options o = options_for(v);
+      std::vector<Buffers> expected = pristine, actual = pristine;
+      std::vector<TensorTask> ref, emu;
+      for (std::size_t k = 0; k < sizes.size(); ++k) {
+        ref.push_back(expected[k].task(o)), emu.push_back(actual[k].task(o));
+        ref[k].coefficients = emu[k].coefficients = coefficients(o, 1 + k % 7, o.lr);
+        ref[k].rounding_seed = emu[k].rounding_seed = 77 + std::uint32_t(k);
+      }
+      reference_step(v, p, ref);
+      StepLaunch launch{};
+      emulate(v, p, emu, {}, launch);
+      for (std::size_t k = 0; k < sizes.size(); ++k) {
+        ASSERT_TRUE(expected[k] == actual[k]) << "tensor " << k << " of size " << sizes[k];
+      }
+    }
+  }
+}
+
+TEST(CudaKernelOnHost, LongListsSpanSeveralLaunchesAndCoefficientSets) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t k = 0; k < 60; ++k) sizes.push_back((k * 7919) % 300000 + k % 5);
+  const Precision p = Precision::of(DType::f32);
+  Options o;
+  o.centered = true, o.momentum = 0.9, o.bias_correction = true;
+  const Variant v = variant_of(o);
+  std::vector<Buffers> expected, actual;
+  for (std::size_t k = 0; k < sizes.size(); ++k) expected.emplace_back(p, sizes[k], k % 2, k);
+  actual = expected;
+  std::vector<TensorTask> ref, emu;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    ref.push_back(expected[k].task(o)), emu.push_back(actual[k].task(o));
+    ref[k].coefficients = emu[k].coefficients = coefficients(o, 1 + k % 9, o.lr);  // 9 sets
+  }
+  reference_step(v, p, ref);
+  StepLaunch launch{};
+  int launches = 0;
+  emulate(v, p, emu, {}, launch, &launches);
+  EXPECT_GT(launches, 3);
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    ASSERT_TRUE(expected[k] == actual[k]) << "tensor " << k << " of size " << sizes[k];
+  }
+}
+
+TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficients) {
+  // Tensors over several launches (one of 321 chunks spans two), empty ones included.
+  const std::vector<std::size_t> sizes = {5, 0, kMaxBlocks * kChunkElements + 3, 17, 0, 100000};
+  const Precision p = kBf16Master;
+  Options o;
+  o.momentum = 0.9, o.centered = true, o.bias_correction = true, o.weight_decay = 1e-2;
+  o.decoupled_weight_decay = true;
+  const Variant v = variant_of(o);
+  std::vector<Buffers> expected, actual;
+  for (std::size_t k = 0; k < sizes.size(); ++k) expected.emplace_back(p, sizes[k], 0, 40 + k);
+  actual = expected;
+  std::vector<std::int64_t> counters = {0, 3, 7, 0, 1, 2};  // steps taken so far, per tensor
+  const double lr = 3e-3;
+  std::int32_t skip = 0;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<TensorTask> ref, emu;
+    std::vector<std::int64_t*> steps;
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      ref.push_back(expected[k].task(o)), emu.push_back(actual[k].task(o));
+      ref[k].rounding_seed = emu[k].rounding_seed = 5 + std::uint32_t(k);
+      // What the device does with a capturable step's seed and coefficients.
+      const std::int64_t step = counters[k] + 1;
+      ref[k].coefficients = coefficients(o, step, lr);
+      ref[k].rounding_seed ^= std::uint32_t(step) * 0x9E3779B9u;
+      steps.push_back(&counters[k]);
+    }
+    reference_step(v, p, ref);
+    StepLaunch launch{};
+    launch.lr = &lr, launch.skip = &skip, launch.recipe = coefficient_recipe(o);
+    emulate(v, p, emu, steps, launch);
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      ASSERT_TRUE(expected[k] == actual[k]) << "round " << round << " tensor " << k;
+    }
+  }
+  EXPECT_EQ(counters, (std::vector<std::int64_t>{3, 6, 10, 3, 4, 5}));
+  // With the skip flag set nothing changes, steps included.
+  skip = 1;
+  const std::vector<Buffers> before = actual;
+  std::vector<TensorTask> emu;
+  std::vector<std::int64_t*> steps;
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    emu.push_back(actual[k].task(o)), steps.push_back(&counters[k]);
+  }
+  StepLaunch launch{};
+  launch.lr = &lr, launch.skip = &skip, launch.recipe = coefficient_recipe(o);
+  emulate(v, p, emu, steps, launch);
+  EXPECT_EQ(counters, (std::vector<std::int64_t>{3, 6, 10, 3, 4, 5}));
+  for (std::size_t k = 0; k < sizes.size(); ++k) EXPECT_TRUE(before[k] == actual[k]);
+}
+
+}  // namespace
+}  // namespace rmsprop::cuda::detail
