@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
@@ -32,6 +33,9 @@ struct CudaError : Error {
 bool built();
 // The number of usable CUDA devices (0 without a GPU or driver, or without the backend).
 int device_count();
+// Why device_count() is 0, in the runtime's words (no device, no driver, a driver too old for
+// this CUDA runtime...), or "" when there are devices: what skipped GPU tests print.
+std::string device_problem();
 
 // Elements one thread block updates; tensors are cut into chunks of this size, many tensors
 // and chunks per launch (the metadata of a launch travels in the kernel's arguments).

@@ -110,6 +110,10 @@ class RMSprop(torch.optim.Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        # torch.optim.Optimizer pickles (and deep-copies) defaults, state and groups only: our
+        # own attributes come back as fresh caches
+        self.__dict__.setdefault("_threads", 0)
+        self._tasks, self._flags, self._device_lr = {}, {}, {}
         # a state dict from torch.optim.RMSprop lacks our keys: they take our defaults
         for group in self.param_groups:
             for key in _OPTION_KEYS:

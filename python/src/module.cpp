@@ -336,6 +336,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("seed"), py::arg("steps"), py::arg("lr"), py::arg("skip"), py::arg("stream"));
   m.def("cuda_built", &rmsprop::cuda::built);
   m.def("cuda_device_count", &rmsprop::cuda::device_count);
+  m.def("cuda_device_problem", &rmsprop::cuda::device_problem);
   m.def(
       "cuda_flag_non_finite",
       [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& list,

@@ -11,9 +11,10 @@ import rmsprop.torch as rt
 
 pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and rmsprop.cuda_available()),
-    reason=f"no CUDA GPU for torch ({torch.cuda.is_available()}) and rmsprop "
-           f"(backend built: {rmsprop._core.cuda_built()}, devices: "
-           f"{rmsprop._core.cuda_device_count()}): the CUDA tests did not run")
+    reason=f"no CUDA GPU for both torch (torch.cuda.is_available() = "
+           f"{torch.cuda.is_available()}) and rmsprop (backend built: "
+           f"{rmsprop._core.cuda_built()}, devices: {rmsprop._core.cuda_device_count()}, "
+           f"{rmsprop._core.cuda_device_problem() or 'ok'}): the CUDA tests did not run")
 
 
 def model(dtype=torch.float32, device="cuda"):

@@ -261,3 +261,23 @@ def test_task_cache_follows_replaced_gradients_data_and_state():
         if t == 4:
             ours.load_state_dict(theirs.state_dict())  # new state tensors
     assert torch.allclose(a.detach(), b.detach(), rtol=1e-14, atol=0)
+
+
+def test_deep_copy_and_pickle_keep_stepping_the_same():
+    import copy
+    import pickle
+    torch.manual_seed(1)
+    p = torch.nn.Parameter(torch.randn(50))
+    opt = rt.RMSprop([p], lr=0.01, momentum=0.9, threads=1)
+    p.grad = torch.randn(50)
+    opt.step()
+    for clone in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):
+        q = clone.param_groups[0]["params"][0]
+        q.grad = p.grad.clone()
+        expected = copy.deepcopy(opt)
+        e = expected.param_groups[0]["params"][0]
+        e.grad = p.grad.clone()
+        clone.step()
+        expected.step()
+        assert torch.equal(q, e)
+        assert clone.state[q]["step"] == 2

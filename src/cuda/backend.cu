@@ -139,6 +139,16 @@ int device_count() {
   return count;
 }
 
+std::string device_problem() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::string(cudaGetErrorName(status)) + ": " + cudaGetErrorString(status);
+  }
+  return count > 0 ? "" : "no CUDA device";
+}
+
 void fused_step(const Variant& variant, const Precision& precision,
                 std::span<const TensorTask> tasks, Stream stream, const std::int32_t* skip) {
   const Variant v = kernels::canonical(variant);

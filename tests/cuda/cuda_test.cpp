@@ -42,12 +42,12 @@ TEST(Cuda, WithoutTheBackendEveryEntryPointSaysSo) {
 
 using namespace testing;  // the kernel tests' buffers, precisions and variants
 
-#define SKIP_WITHOUT_GPU()                                                              \
-  do {                                                                                  \
-    if (cuda::device_count() == 0) {                                                    \
-      GTEST_SKIP() << "no CUDA device on this machine: this GPU test did not run (run " \
-                      "rmsprop_cuda_tests on a GPU machine)";                           \
-    }                                                                                   \
+#define SKIP_WITHOUT_GPU()                                                                      \
+  do {                                                                                          \
+    if (cuda::device_count() == 0) {                                                            \
+      GTEST_SKIP() << "no usable CUDA device (" << cuda::device_problem()                       \
+                   << "): this GPU test did not run (run rmsprop_cuda_tests on a GPU machine)"; \
+    }                                                                                           \
   } while (0)
 
 void ok(cudaError_t status) {
