@@ -18,6 +18,9 @@ bool built() {
 int device_count() {
   return 0;
 }
+std::string device_problem() {
+  return "this rmsprop was built without CUDA";
+}
 
 void fused_step(const Variant&, const Precision&, std::span<const TensorTask>, Stream,
                 const std::int32_t*) {

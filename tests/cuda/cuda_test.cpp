@@ -32,6 +32,7 @@ TEST(Cuda, WithoutTheBackendEveryEntryPointSaysSo) {
   std::printf("[ NOTE ] built without CUDA: the CUDA tests are not compiled in\n");
   EXPECT_FALSE(cuda::built());
   EXPECT_EQ(cuda::device_count(), 0);
+  EXPECT_EQ(cuda::device_problem(), "this rmsprop was built without CUDA");
   EXPECT_THROW(cuda::fused_step(Variant{}, DType::f32, {}), cuda::NotBuiltWithCuda);
   EXPECT_THROW(cuda::capturable_step(Options{}, Precision{}, {}, {}, {}), cuda::NotBuiltWithCuda);
   std::int32_t flag = 0;
