@@ -5,10 +5,9 @@
 #include <string>
 #include <unordered_set>
 
-#include "kernels/storage.hpp"
 #include "optimizer_impl.hpp"
 #include "rmsprop/error.hpp"
-#include "text.hpp"
+#include "rmsprop/step_plan.hpp"
 
 namespace rmsprop {
 namespace {
@@ -17,60 +16,41 @@ std::string where(std::size_t group, std::size_t index) {
   return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
 }
 
-// Fills a new buffer of `size` values of `dtype` from values(i).
-template <class Values>
-AlignedBuffer make_buffer(DType dtype, std::size_t size, Values values) {
-  AlignedBuffer buffer(size * size_of(dtype));
-  for (std::size_t i = 0; i < size; ++i) {
-    kernels::store_from_double(dtype, buffer.data(), i, values(i));
-  }
-  return buffer;
-}
-
-// Brings a parameter's state to what this step's variant and precision need: creates missing
-// buffers (square_avg at initial_accumulator_value, the others at 0, the master copy from the
-// parameter), converts buffers kept in another state dtype, drops an unused master copy.
-void ensure_state(ParamState& state, const Param& p, const Variant& v, const Options& o,
-                  const Precision& precision) {
-  if (p.size == 0) return;
-  for (AlignedBuffer* b : {&state.square_avg, &state.grad_avg, &state.momentum_buffer}) {
-    if (b->empty() || state.state_dtype == precision.state) continue;
-    const AlignedBuffer old = std::move(*b);
-    *b = make_buffer(precision.state, p.size, [&](std::size_t i) {
-      return kernels::load_as_double(state.state_dtype, old.data(), i);
-    });
-  }
-  state.state_dtype = precision.state;
-  auto make = [&](AlignedBuffer& buffer, bool needed, double initial) {
-    if (!needed || !buffer.empty()) return;
-    buffer = make_buffer(precision.state, p.size, [&](std::size_t) { return initial; });
-  };
-  make(state.square_avg, v.uses_square_avg(), o.initial_accumulator_value);
-  make(state.grad_avg, v.uses_grad_avg(), 0.0);
-  make(state.momentum_buffer, v.uses_momentum_buffer(), 0.0);
-  if (!precision.master_weights) {
-    state.master = AlignedBuffer();
-  } else if (state.master.empty()) {
-    state.master = make_buffer(DType::f32, p.size, [&](std::size_t i) {
-      return kernels::load_as_double(p.dtype, p.data, i);
-    });
-  }
-}
-
 // Checks that every parameter's dtype goes with the group's storage options.
 void check_group(const std::vector<Param>& params, const Options& o, std::size_t group) {
   for (std::size_t i = 0; i < params.size(); ++i) {
-    const DType dtype = params[i].dtype;
-    if (dtype == DType::f64 && o.state_dtype == StateDType::bfloat16) {
-      throw InvalidArgument(where(group, i) +
-                            ": float64 parameters keep float64 state; state_dtype=bfloat16 is "
-                            "for float32 and 16-bit parameters");
-    }
-    if (o.stochastic_rounding && dtype == DType::f16) {
-      throw InvalidArgument(where(group, i) +
-                            ": stochastic_rounding is for bfloat16 parameters, not float16");
-    }
+    if (const std::string problem = precision_problem(params[i].dtype, o); !problem.empty())
+      throw InvalidArgument(where(group, i) + ": " + problem);
   }
+}
+
+AlignedBuffer& slot_of(ParamState& s, Slot slot) {
+  switch (slot) {
+    case Slot::square_avg:
+      return s.square_avg;
+    case Slot::grad_avg:
+      return s.grad_avg;
+    case Slot::momentum_buffer:
+      return s.momentum_buffer;
+    case Slot::master:
+      break;
+  }
+  return s.master;
+}
+
+// A parameter and its state as the planner sees them (see NOTE: [step planner]).
+ParamView view_of(const Param& p, ParamState& s, std::size_t index) {
+  ParamView v;
+  v.param = {p.data, p.dtype, p.size};
+  if (p.grad != nullptr) v.grad = {p.grad, p.dtype, p.size};
+  for (std::size_t k = 0; k < kSlots; ++k) {
+    AlignedBuffer& b = slot_of(s, Slot(k));
+    const DType dtype = Slot(k) == Slot::master ? DType::f32 : s.state_dtype;
+    if (!b.empty()) v.state[k] = {b.data(), dtype, b.bytes() / size_of(dtype)};
+  }
+  v.step = s.step;
+  v.index = index;
+  return v;
 }
 
 }  // namespace
@@ -140,72 +120,43 @@ void Optimizer::add_param_group(ParamGroup group) {
 }
 
 StepResult Optimizer::step() {
-  StepResult result;
-  // Everything that can fail is checked before anything changes.
-  bool skip = false;
+  std::vector<std::vector<ParamView>> views(impl_->groups.size());
+  std::vector<GroupView> groups;
   for (std::size_t gi = 0; gi < impl_->groups.size(); ++gi) {
-    const Group& g = impl_->groups[gi];
-    if (g.options.non_finite == NonFinitePolicy::propagate) continue;
-    std::vector<ConstBuffer> grads;
-    std::vector<std::size_t> index;  // parameter of each scanned gradient
-    for (std::size_t i = 0; i < g.params.size(); ++i) {
-      const Param& p = g.params[i];
-      if (p.grad == nullptr) continue;
-      grads.push_back({p.grad, p.dtype, p.size});
-      index.push_back(i);
-    }
-    const auto hit = find_non_finite(grads, impl_->kernel.threads);
-    if (!hit) continue;
-    if (g.options.non_finite == NonFinitePolicy::error) {
-      const Param& p = g.params[index[hit->first]];
-      throw NonFiniteError("non-finite gradient in " + where(gi, index[hit->first]) +
-                           " at element " + std::to_string(hit->second) + ": " +
-                           format_double(kernels::load_as_double(p.dtype, p.grad, hit->second)) +
-                           " (policy non_finite=error: nothing was changed)");
-    }
-    skip = true;  // the rare path: count the parameters concerned
-    for (const ConstBuffer& b : grads)
-      result.non_finite += find_non_finite(b.dtype, b.data, b.size, nullptr);
+    Group& g = impl_->groups[gi];
+    for (std::size_t i = 0; i < g.params.size(); ++i)
+      views[gi].push_back(view_of(g.params[i], g.states[i], i));
+    groups.push_back(
+        {&g.options, impl_->schedule.lr(g.options.lr, impl_->steps_taken), gi, views[gi]});
   }
-  if (skip) {
+  const StepPlan plan(groups, impl_->kernel);  // everything checked: nothing changed yet
+  StepResult result;
+  result.non_finite = plan.non_finite();
+  if (plan.skipped()) {
     result.applied = false;
     return result;
   }
-  std::vector<double> lrs;
-  for (const Group& g : impl_->groups) {
-    lrs.push_back(impl_->schedule.lr(g.options.lr, impl_->steps_taken));
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    for (const StateRequest& r : plan.requests(gi)) {
+      AlignedBuffer buffer(r.size * size_of(r.dtype));
+      ParamView& v = views[gi][r.param];
+      initialize_state(r, v, buffer.data());
+      v.state[std::size_t(r.slot)] = {buffer.data(), r.dtype, r.size};
+      slot_of(impl_->groups[gi].states[r.param], r.slot) = std::move(buffer);
+    }
   }
-
-  // One fused call per (group, precision): a group's float32 and bfloat16 parameters, say.
-  std::vector<std::pair<Precision, std::vector<TensorTask>>> calls;
-  for (std::size_t gi = 0; gi < impl_->groups.size(); ++gi) {
+  plan.run(groups, impl_->kernel);
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
     Group& g = impl_->groups[gi];
-    const Variant v = variant_of(g.options);
-    calls.clear();
     for (std::size_t i = 0; i < g.params.size(); ++i) {
-      const Param& p = g.params[i];
-      if (p.grad == nullptr) continue;
-      const Precision precision = precision_for(p.dtype, g.options);
+      if (g.params[i].grad == nullptr) continue;
       ParamState& s = g.states[i];
-      ensure_state(s, p, v, g.options, precision);
-      ++s.step;
-      TensorTask t;
-      t.param = p.data;
-      t.grad = p.grad;
-      t.square_avg = s.square_avg.data();
-      t.grad_avg = s.grad_avg.data();
-      t.momentum_buffer = s.momentum_buffer.data();
-      t.master = reinterpret_cast<float*>(s.master.data());
-      t.size = p.size;
-      t.coefficients = coefficients(g.options, s.step, lrs[gi]);
-      t.rounding_seed = rounding_seed(gi, i, s.step);
-      auto call = std::find_if(calls.begin(), calls.end(),
-                               [&](const auto& c) { return c.first == precision; });
-      if (call == calls.end()) call = calls.insert(calls.end(), {precision, {}});
-      call->second.push_back(t);
+      const Precision& precision = plan.precision(gi, i);
+      s.step = views[gi][i].step;
+      if (g.params[i].size > 0) s.state_dtype = precision.state;
+      if (!precision.master_weights) s.master = AlignedBuffer();
       ++result.updated;
     }
-    for (const auto& [precision, tasks] : calls) fused_step(v, precision, tasks, impl_->kernel);
   }
   ++impl_->steps_taken;
   return result;

@@ -1,10 +1,13 @@
 #include "rmsprop/options.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "rmsprop/error.hpp"
 #include "text.hpp"
@@ -39,17 +42,144 @@ void require(bool ok, std::string_view field, double value, std::string_view rul
   }
 }
 
-void require_decay(std::string_view field, double value) {
-  require(std::isfinite(value) && value >= 0 && value < 1, field, value, "must be in [0, 1)");
-}
-
-void require_non_negative(std::string_view field, double value) {
-  require(std::isfinite(value) && value >= 0, field, value, "must be finite and >= 0");
+void require_in_range(const OptionInfo& info, double value) {
+  switch (info.range) {
+    case OptionRange::kAny:
+      return;
+    case OptionRange::kNonNegative:
+      return require(std::isfinite(value) && value >= 0, info.name, value,
+                     "must be finite and >= 0");
+    case OptionRange::kDecay:
+      return require(std::isfinite(value) && value >= 0 && value < 1, info.name, value,
+                     "must be in [0, 1)");
+  }
 }
 
 void reject_flag(bool set, std::string_view field, std::string_view why) {
   if (set)
     throw InvalidOption("invalid option " + std::string(field) + "=true: " + std::string(why));
+}
+
+template <class Enum>
+constexpr const auto& all_of();
+template <>
+constexpr const auto& all_of<Algorithm>() {
+  return kAlgorithms;
+}
+template <>
+constexpr const auto& all_of<NonFinitePolicy>() {
+  return kPolicies;
+}
+template <>
+constexpr const auto& all_of<StateDType>() {
+  return kStateDTypes;
+}
+
+template <class Enum>
+Enum from_name(std::string_view name);
+template <>
+Algorithm from_name(std::string_view name) {
+  return algorithm_from_string(name);
+}
+template <>
+NonFinitePolicy from_name(std::string_view name) {
+  return non_finite_policy_from_string(name);
+}
+template <>
+StateDType from_name(std::string_view name) {
+  return state_dtype_from_string(name);
+}
+
+std::string join(std::span<const std::string_view> names) {
+  std::string out;
+  for (std::string_view n : names) out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
+// A value for a message: 0.5, true, 'text' or unset.
+std::string describe(const OptionValue& v) {
+  if (const std::string* text = std::get_if<std::string>(&v)) return "'" + *text + "'";
+  if (std::holds_alternative<std::monostate>(v)) return "unset";
+  return to_text(v);
+}
+
+// NOTE: [option table] The run-time rows are generated from option_list.hpp: each row's
+// type picks how its value is read and written (OptionTraits), and the member pointer gives
+// the field. Nothing here lists an option by name.
+template <class T>
+struct OptionTraits;
+
+template <>
+struct OptionTraits<double> {
+  static constexpr OptionKind kind = OptionKind::number;
+  static OptionValue get(double x) { return x; }
+  static double take(std::string_view name, const OptionValue& v) {
+    if (const double* x = std::get_if<double>(&v)) return *x;
+    throw InvalidOption("invalid value for " + std::string(name) + ": expected a number, got " +
+                        describe(v));
+  }
+  static std::span<const std::string_view> choices() { return {}; }
+};
+
+template <>
+struct OptionTraits<std::optional<double>> {
+  static constexpr OptionKind kind = OptionKind::optional_number;
+  static OptionValue get(const std::optional<double>& x) {
+    return x ? OptionValue(*x) : OptionValue();
+  }
+  static std::optional<double> take(std::string_view name, const OptionValue& v) {
+    if (std::holds_alternative<std::monostate>(v)) return std::nullopt;
+    return OptionTraits<double>::take(name, v);
+  }
+  static std::span<const std::string_view> choices() { return {}; }
+};
+
+template <>
+struct OptionTraits<bool> {
+  static constexpr OptionKind kind = OptionKind::boolean;
+  static OptionValue get(bool x) { return x; }
+  static bool take(std::string_view name, const OptionValue& v) {
+    if (const bool* x = std::get_if<bool>(&v)) return *x;
+    throw InvalidOption("invalid value for " + std::string(name) +
+                        ": expected true or false, got " + describe(v));
+  }
+  static std::span<const std::string_view> choices() { return {}; }
+};
+
+template <class Enum>
+requires std::is_enum_v<Enum>
+struct OptionTraits<Enum> {
+  static constexpr OptionKind kind = OptionKind::choice;
+  static OptionValue get(Enum x) { return std::string(to_string(x)); }
+  static Enum take(std::string_view name, const OptionValue& v) {
+    if (const std::string* x = std::get_if<std::string>(&v)) return from_name<Enum>(*x);
+    throw InvalidOption("invalid value for " + std::string(name) + ": expected one of " +
+                        join(choices()) + ", got " + describe(v));
+  }
+  static std::span<const std::string_view> choices() {
+    static const auto names = [] {
+      std::array<std::string_view, all_of<Enum>().size()> out{};
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = to_string(all_of<Enum>()[i]);
+      return out;
+    }();
+    return names;
+  }
+};
+
+template <class T, auto Member>
+OptionInfo row(std::string_view name, OptionRange range, std::string_view keras_name,
+               std::string_view help) {
+  using Traits = OptionTraits<T>;
+  return {name,
+          Traits::kind,
+          range,
+          keras_name,
+          help,
+          Traits::choices(),
+          [](const Options& o) { return Traits::get(o.*Member); },
+          [](Options& o, const OptionValue& v, std::string_view name) {
+            o.*Member = Traits::take(name, v);
+          }};
 }
 
 }  // namespace
@@ -125,6 +255,73 @@ std::span<const Flavor> all_flavors() {
   return kFlavors;
 }
 
+namespace {
+
+// see NOTE: [option table]
+const std::vector<OptionInfo>& table() {
+  static const std::vector<OptionInfo> rows = {
+#define RMSPROP_OPTION_ROW(type, name, init, range, keras_name, help) \
+  row<type, &Options::name>(#name, OptionRange::range, keras_name, help),
+      RMSPROP_OPTION_LIST(RMSPROP_OPTION_ROW)
+#undef RMSPROP_OPTION_ROW
+  };
+  return rows;
+}
+
+constexpr std::pair<std::string_view, std::string_view> kAliases[] = {{"rho", "alpha"}};
+
+}  // namespace
+
+std::span<const OptionInfo> option_table() {
+  return table();
+}
+
+std::span<const std::pair<std::string_view, std::string_view>> option_aliases() {
+  return kAliases;
+}
+
+const OptionInfo& option_info(std::string_view raw_name) {
+  std::string name(raw_name);
+  std::replace(name.begin(), name.end(), '-', '_');
+  for (const auto& [alias, target] : kAliases) {
+    if (alias == name) name = target;
+  }
+  for (const OptionInfo& info : table()) {
+    if (info.name == name) return info;
+  }
+  throw InvalidOption("unknown option '" + std::string(raw_name) + "'");
+}
+
+std::string to_text(const OptionValue& value) {
+  if (const double* x = std::get_if<double>(&value)) return format_double(*x);
+  if (const bool* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
+  if (const std::string* text = std::get_if<std::string>(&value)) return *text;
+  return "";
+}
+
+std::string option_flag(std::string_view name) {
+  std::string out = "--" + std::string(name);
+  std::replace(out.begin(), out.end(), '_', '-');
+  return out;
+}
+
+std::string OptionInfo::flag() const {
+  return option_flag(name);
+}
+
+OptionValue OptionInfo::parse(std::string_view text) const {
+  switch (kind) {
+    case OptionKind::number:
+    case OptionKind::optional_number:
+      return parse_double(name, text);
+    case OptionKind::boolean:
+      return parse_bool(name, text);
+    case OptionKind::choice:
+      break;
+  }
+  return std::string(text);
+}
+
 // The presets. Each line cites SEMANTICS.md's reading of the framework's source; where a
 // framework has no default learning rate (TF1, optax) we use Keras's 1e-3.
 Options Options::from_flavor(Flavor flavor) {
@@ -184,13 +381,10 @@ Options Options::adam(double lr, double beta1, double beta2, double eps, bool bi
 }
 
 void Options::validate() const {
-  require_non_negative("lr", lr);
-  require_decay("alpha", alpha);
-  if (grad_avg_decay) require_decay("grad_avg_decay", *grad_avg_decay);
-  require_non_negative("eps", eps);
-  require_non_negative("initial_accumulator_value", initial_accumulator_value);
-  require_decay("momentum", momentum);
-  require_non_negative("weight_decay", weight_decay);
+  for (const OptionInfo& info : option_table()) {
+    const OptionValue value = info.get(*this);
+    if (const double* x = std::get_if<double>(&value)) require_in_range(info, *x);
+  }
   reject_flag(nesterov && momentum == 0, "nesterov", "Nesterov needs momentum > 0");
   reject_flag(!weight_decay_uses_lr && !decoupled_weight_decay, "weight_decay_uses_lr=false",
               "only decoupled weight decay can skip the learning rate; set decoupled_weight_decay");
@@ -218,76 +412,18 @@ void Options::validate() const {
           "or initial_accumulator_value > 0 (not centered)");
 }
 
-void Options::set(std::string_view raw_name, std::string_view value) {
-  std::string name(raw_name);
-  for (char& c : name) c = c == '-' ? '_' : c;
-  auto number = [&] { return parse_double(name, value); };
-  auto flag = [&] { return parse_bool(name, value); };
-  using Setter = void (*)(Options&, std::string_view, decltype(number)&, decltype(flag)&);
-  struct Field {
-    std::string_view name;
-    Setter set;
-  };
-  static constexpr Field kFields[] = {
-      {"algorithm",
-       [](Options& o, auto v, auto&, auto&) { o.algorithm = algorithm_from_string(v); }},
-      {"lr", [](Options& o, auto, auto& n, auto&) { o.lr = n(); }},
-      {"alpha", [](Options& o, auto, auto& n, auto&) { o.alpha = n(); }},
-      {"rho", [](Options& o, auto, auto& n, auto&) { o.alpha = n(); }},
-      {"grad_avg_decay", [](Options& o, auto, auto& n, auto&) { o.grad_avg_decay = n(); }},
-      {"eps", [](Options& o, auto, auto& n, auto&) { o.eps = n(); }},
-      {"eps_in_sqrt", [](Options& o, auto, auto&, auto& f) { o.eps_in_sqrt = f(); }},
-      {"initial_accumulator_value",
-       [](Options& o, auto, auto& n, auto&) { o.initial_accumulator_value = n(); }},
-      {"momentum", [](Options& o, auto, auto& n, auto&) { o.momentum = n(); }},
-      {"nesterov", [](Options& o, auto, auto&, auto& f) { o.nesterov = f(); }},
-      {"lr_in_momentum", [](Options& o, auto, auto&, auto& f) { o.lr_in_momentum = f(); }},
-      {"centered", [](Options& o, auto, auto&, auto& f) { o.centered = f(); }},
-      {"bias_correction", [](Options& o, auto, auto&, auto& f) { o.bias_correction = f(); }},
-      {"weight_decay", [](Options& o, auto, auto& n, auto&) { o.weight_decay = n(); }},
-      {"decoupled_weight_decay",
-       [](Options& o, auto, auto&, auto& f) { o.decoupled_weight_decay = f(); }},
-      {"weight_decay_uses_lr",
-       [](Options& o, auto, auto&, auto& f) { o.weight_decay_uses_lr = f(); }},
-      {"maximize", [](Options& o, auto, auto&, auto& f) { o.maximize = f(); }},
-      {"non_finite",
-       [](Options& o, auto v, auto&, auto&) { o.non_finite = non_finite_policy_from_string(v); }},
-      {"state_dtype",
-       [](Options& o, auto v, auto&, auto&) { o.state_dtype = state_dtype_from_string(v); }},
-      {"master_weights", [](Options& o, auto, auto&, auto& f) { o.master_weights = f(); }},
-      {"stochastic_rounding",
-       [](Options& o, auto, auto&, auto& f) { o.stochastic_rounding = f(); }},
-  };
-  for (const Field& field : kFields) {
-    if (field.name == name) return field.set(*this, value, number, flag);
-  }
-  throw InvalidOption("unknown option '" + std::string(raw_name) + "'");
+void Options::set(std::string_view name, std::string_view value) {
+  const OptionInfo& info = option_info(name);
+  info.set(*this, info.parse(value));
 }
 
 std::vector<std::pair<std::string, std::string>> Options::to_pairs() const {
-  auto b = [](bool x) { return std::string(x ? "true" : "false"); };
-  std::vector<std::pair<std::string, std::string>> pairs = {
-      {"algorithm", std::string(to_string(algorithm))},
-      {"lr", format_double(lr)},
-      {"alpha", format_double(alpha)},
-      {"eps", format_double(eps)},
-      {"eps_in_sqrt", b(eps_in_sqrt)},
-      {"initial_accumulator_value", format_double(initial_accumulator_value)},
-      {"momentum", format_double(momentum)},
-      {"nesterov", b(nesterov)},
-      {"lr_in_momentum", b(lr_in_momentum)},
-      {"centered", b(centered)},
-      {"bias_correction", b(bias_correction)},
-      {"weight_decay", format_double(weight_decay)},
-      {"decoupled_weight_decay", b(decoupled_weight_decay)},
-      {"weight_decay_uses_lr", b(weight_decay_uses_lr)},
-      {"maximize", b(maximize)},
-      {"non_finite", std::string(to_string(non_finite))},
-      {"state_dtype", std::string(to_string(state_dtype))},
-      {"master_weights", b(master_weights)},
-      {"stochastic_rounding", b(stochastic_rounding)},
-  };
-  if (grad_avg_decay) pairs.emplace_back("grad_avg_decay", format_double(*grad_avg_decay));
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const OptionInfo& info : option_table()) {
+    const OptionValue value = info.get(*this);
+    if (!std::holds_alternative<std::monostate>(value))
+      pairs.emplace_back(std::string(info.name), to_text(value));
+  }
   return pairs;
 }
 

@@ -176,5 +176,88 @@ TEST(Options, TextRoundTripIsExact) {
   EXPECT_EQ(Options::from_pairs(adam.to_pairs()), adam);
 }
 
+// A value of the option other than `o`'s, valid for its kind and range.
+OptionValue another_value(const OptionInfo& info, const Options& o) {
+  const OptionValue now = info.get(o);
+  switch (info.kind) {
+    case OptionKind::number:
+    case OptionKind::optional_number: {
+      const double x = std::holds_alternative<double>(now) ? std::get<double>(now) : 0.0;
+      return info.range == OptionRange::kDecay ? (x == 0.25 ? 0.5 : 0.25) : x + 0.125;
+    }
+    case OptionKind::boolean:
+      return !std::get<bool>(now);
+    case OptionKind::choice:
+      for (std::string_view c : info.choices) {
+        if (c != std::get<std::string>(now)) return std::string(c);
+      }
+  }
+  ADD_FAILURE() << info.name << " has no other value";
+  return now;
+}
+
+// The option table is the one list of options: every row reads and writes its own field, by
+// its name, its flag's spelling and typed values, and nothing else.
+TEST(OptionTable, EveryRowRoundTripsThroughTextAndTypedValues) {
+  ASSERT_FALSE(option_table().empty());
+  for (const OptionInfo& info : option_table()) {
+    SCOPED_TRACE(std::string(info.name));
+    EXPECT_EQ(&option_info(info.name), &info);
+    EXPECT_EQ(&option_info(info.flag().substr(2)), &info);  // "--weight-decay" -> weight-decay
+    EXPECT_FALSE(info.help.empty());
+    EXPECT_EQ(info.kind == OptionKind::choice, !info.choices.empty());
+    const Options base;
+    Options changed = base;
+    const OptionValue value = another_value(info, base);
+    info.set(changed, value);
+    EXPECT_EQ(info.get(changed), value);
+    EXPECT_NE(changed, base) << "setting it changed no field";
+    // only this row's field changed
+    for (const OptionInfo& other : option_table()) {
+      if (&other != &info) EXPECT_EQ(other.get(changed), other.get(base)) << other.name;
+    }
+    // text: set(name, to_text) and to_pairs give the same value back
+    Options from_text = base;
+    from_text.set(info.name, to_text(value));
+    EXPECT_EQ(from_text, changed);
+    bool listed = false;
+    for (const auto& [name, text] : changed.to_pairs()) {
+      if (name != info.name) continue;
+      listed = true;
+      EXPECT_EQ(text, to_text(value));
+    }
+    EXPECT_TRUE(listed);
+    // a value of another kind is refused, naming the option
+    const OptionValue wrong =
+        info.kind == OptionKind::boolean ? OptionValue(0.5) : OptionValue(true);
+    try {
+      info.set(changed, wrong);
+      ADD_FAILURE() << "a value of the wrong kind was accepted";
+    } catch (const InvalidOption& e) {
+      EXPECT_NE(std::string(e.what()).find(info.name), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(&option_info("rho"), &option_info("alpha"));
+  EXPECT_EQ(error_of([] { option_info("learning_rate"); }), "unknown option 'learning_rate'");
+}
+
+TEST(OptionTable, RangesAreCheckedByValidate) {
+  for (const OptionInfo& info : option_table()) {
+    if (info.range == OptionRange::kAny) continue;
+    SCOPED_TRACE(std::string(info.name));
+    for (double bad : {-1.0, std::numeric_limits<double>::quiet_NaN(),
+                       std::numeric_limits<double>::infinity()}) {
+      Options o;
+      info.set(o, bad);
+      expect_error(o, std::string(info.name) + "=");
+    }
+    if (info.range == OptionRange::kDecay) {
+      Options o;
+      info.set(o, 1.0);
+      expect_error(o, "must be in [0, 1)");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rmsprop

@@ -1,7 +1,11 @@
 // Properties from the seeds' theory and SEMANTICS.md's worked numbers, each a test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "rmsprop/optimizer.hpp"
@@ -201,6 +205,17 @@ TEST(Properties, EveryKnobChangesTheTrajectory) {
       {"maximize", [](Options& o) { o.maximize = true; }},
       {"algorithm", [](Options& o) { o.algorithm = Algorithm::adagrad; }},
   };
+  // Storage and policy knobs change how values are kept or when a step runs, not the math:
+  // tested in precision_test (state_dtype, master_weights, stochastic_rounding),
+  // optimizer_test (non_finite) and below (lr_in_momentum).
+  const std::set<std::string> elsewhere = {"state_dtype", "master_weights", "stochastic_rounding",
+                                           "non_finite", "lr_in_momentum"};
+  for (const OptionInfo& info : option_table()) {
+    const bool has_knob = std::any_of(std::begin(knobs), std::end(knobs),
+                                      [&](const Knob& k) { return k.name == info.name; });
+    EXPECT_TRUE(has_knob || elsewhere.count(std::string(info.name)))
+        << "option " << info.name << " has no test that it changes the result";
+  }
   auto g = [](int t, std::size_t j) { return std::cos(0.3 * t + double(j)) + 0.2; };
   for (const Knob& k : knobs) {
     Options with = base, reference = base;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -330,7 +331,7 @@ TEST(TorchOptimizer, RefusesBadTensorsByName) {
   auto w = ::torch::zeros({4, 3}).t();  // not contiguous
   w.mutable_grad() = ::torch::ones({3, 4});
   rmsprop::torch::RMSprop strided({w});
-  EXPECT_NE(error_of([&] { strided.step(); }).find("group 0 parameter 0 is not contiguous"),
+  EXPECT_NE(error_of([&] { strided.step(); }).find("group 0, parameter 0 is not contiguous"),
             std::string::npos);
 
   auto i = ::torch::zeros({3}, ::torch::kInt);
@@ -341,7 +342,10 @@ TEST(TorchOptimizer, RefusesBadTensorsByName) {
   auto p = ::torch::zeros({3});
   p.mutable_grad() = ::torch::ones({3}, ::torch::kDouble);
   rmsprop::torch::RMSprop mixed({p});
-  EXPECT_NE(error_of([&] { mixed.step(); }).find("its gradient is Double"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              mixed.step();
+            }).find("its gradient is 3 float64 on cpu, expected 3 float32 on cpu"),
+            std::string::npos);
 
   auto s = ::torch::zeros({3});
   s.mutable_grad() = ::torch::ones({3}).to_sparse();
@@ -363,7 +367,7 @@ TEST(TorchOptimizer, NonFinitePoliciesChangeNothing) {
   b.mutable_grad()[3] = NAN;
   rmsprop::torch::RMSprop error_opt({a, b});
   const std::string message = error_of([&] { error_opt.step(); });
-  EXPECT_NE(message.find("group 0 parameter 1 at element 3: nan"), std::string::npos) << message;
+  EXPECT_NE(message.find("group 0, parameter 1 at element 3: nan"), std::string::npos) << message;
   EXPECT_TRUE(::torch::equal(a, ::torch::ones({5})));
   EXPECT_TRUE(error_opt.state().empty() ||
               ::torch::equal(static_cast<rmsprop::torch::RMSpropParamState&>(
@@ -385,6 +389,73 @@ TEST(TorchOptimizer, NonFinitePoliciesChangeNothing) {
                 *skip_opt.state().at(c10::guts::to_string(a.unsafeGetTensorImpl())))
                 .step(),
             1);
+}
+
+}  // namespace
+
+namespace {
+
+// The drifts the step planner removed (see NOTE: [step planner]): the C++ optimizer and the
+// libtorch optimizer refuse the same combinations with the same words, before anything
+// changes, and round bfloat16 stochastically with the same seeds.
+TEST(StepPlanner, FrontEndsRefuseTheSamePrecisionsBeforeAnythingChanges) {
+  struct Case {
+    c10::ScalarType dtype;
+    const char* option;
+    const char* words;
+  } cases[] = {
+      {::torch::kDouble, "state_dtype=bfloat16", "float64 parameters keep float64 state"},
+      {::torch::kHalf, "stochastic_rounding=true", "stochastic_rounding is for bfloat16"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.option);
+    const std::string text = c.option;
+    const auto eq = text.find('=');
+    rmsprop::Options core;
+    core.set(text.substr(0, eq), text.substr(eq + 1));
+    // C++: refused when the group is made
+    std::vector<float> f(3);
+    std::vector<double> d(3), dg(3);
+    std::vector<rmsprop::float16> h(3), hg(3);
+    const rmsprop::Param param =
+        c.dtype == ::torch::kDouble ? rmsprop::Param::of(d, dg) : rmsprop::Param::of(h, hg);
+    const std::string cpp = error_of([&] { rmsprop::Optimizer({param}, core); });
+    EXPECT_NE(cpp.find(c.words), std::string::npos) << cpp;
+    // libtorch: refused at the first step, nothing stepped (a good parameter first)
+    auto good = ::torch::ones({4}), bad = ::torch::ones({3}, c.dtype);
+    good.mutable_grad() = ::torch::ones({4});
+    bad.mutable_grad() = ::torch::ones({3}, c.dtype);
+    rmsprop::torch::RMSprop opt(
+        std::vector<::torch::optim::OptimizerParamGroup>{
+            ::torch::optim::OptimizerParamGroup({good}),
+            ::torch::optim::OptimizerParamGroup(
+                {bad}, std::make_unique<rmsprop::torch::RMSpropOptions>(core))},
+        rmsprop::torch::RMSpropOptions(1e-2));
+    const std::string torch_error = error_of([&] { opt.step(); });
+    EXPECT_NE(torch_error.find("group 1, parameter 0: " + std::string(c.words)), std::string::npos)
+        << torch_error;
+    EXPECT_TRUE(opt.state().empty());
+    EXPECT_TRUE(::torch::equal(good, ::torch::ones({4})));
+  }
+}
+
+TEST(StepPlanner, Bfloat16StochasticRoundingIsBitwiseTheSameFromCppAndLibtorch) {
+  rmsprop::Options o;
+  o.lr = 1e-2, o.momentum = 0.9, o.stochastic_rounding = true, o.master_weights = false;
+  const std::int64_t n = 3000;
+  auto p = ::torch::randn({n}).to(::torch::kBFloat16);
+  std::vector<rmsprop::bfloat16> w(n), g(n);
+  std::memcpy(w.data(), p.data_ptr(), n * sizeof(rmsprop::bfloat16));
+  rmsprop::Optimizer cpp({rmsprop::Param::of(w, g)}, o);
+  rmsprop::torch::RMSprop lib({p}, rmsprop::torch::RMSpropOptions(o));
+  for (int step = 0; step < 5; ++step) {
+    auto grad = ::torch::randn({n}).to(::torch::kBFloat16);
+    std::memcpy(g.data(), grad.data_ptr(), n * sizeof(rmsprop::bfloat16));
+    p.mutable_grad() = grad;
+    cpp.step();
+    lib.step();
+  }
+  EXPECT_EQ(std::memcmp(w.data(), p.data_ptr(), n * sizeof(rmsprop::bfloat16)), 0);
 }
 
 }  // namespace

@@ -2,13 +2,12 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "optimizer_flags.hpp"
 #include "output.hpp"
 #include "rmsprop/error.hpp"
 #include "task_flags.hpp"
 
 namespace rmsprop::cli {
-
-Options default_rmsprop();  // train_command.cpp
 
 namespace {
 

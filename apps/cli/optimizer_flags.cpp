@@ -8,38 +8,17 @@
 #include "rmsprop/torch.hpp"
 
 namespace rmsprop::cli {
-namespace {
-
-// One line per core option for --help (docs/flavors.md has the formulas).
-const std::map<std::string, std::string> kHelp = {
-    {"algorithm", "rmsprop, adagrad, adam or sgd (the baselines share the rule)"},
-    {"lr", "Learning rate (train default 1e-3)"},
-    {"alpha", "Decay of the square average, ρ (train default 0.9)"},
-    {"rho", "Alias of --alpha"},
-    {"grad_avg_decay", "Decay of the gradient average (centered, Adam's beta1; default alpha)"},
-    {"eps", "ε (train default 1e-8)"},
-    {"eps_in_sqrt", "true: sqrt(v + ε); false: sqrt(v) + ε"},
-    {"initial_accumulator_value", "Initial square average v₀"},
-    {"momentum", "Momentum μ"},
-    {"nesterov", "Nesterov momentum"},
-    {"lr_in_momentum", "true: the buffer accumulates lr·update (TF1); false: lr applied after"},
-    {"centered", "Divide by the standard deviation (Graves 2013)"},
-    {"bias_correction", "Correct the averages' start-up bias (optax, Adam)"},
-    {"weight_decay", "Weight decay λ"},
-    {"decoupled_weight_decay", "true: θ -= lr·λ·θ (AdamW style); false: g += λ·θ"},
-    {"weight_decay_uses_lr", "Decoupled only: false gives θ -= λ·θ"},
-    {"maximize", "Ascend instead of descend"},
-    {"non_finite", "On NaN/inf gradients: error, skip or propagate"},
-    {"state_dtype", "float32 or bfloat16 optimizer state"},
-    {"master_weights", "16-bit parameters: keep a float32 master copy"},
-    {"stochastic_rounding", "bfloat16 parameters: round their stored image stochastically"},
-};
-
-}  // namespace
+// The seed's optimizer: RMSProp lr 1e-3, rho 0.9, eps 1e-8, Keras' conventions.
+Options default_rmsprop() {
+  Options o = Options::from_flavor(Flavor::keras);
+  o.lr = 1e-3;
+  o.alpha = 0.9;
+  o.eps = 1e-8;
+  return o;
+}
 
 std::string flag_of(std::string name) {
-  std::replace(name.begin(), name.end(), '_', '-');
-  return "--" + name;
+  return option_flag(name);
 }
 
 void OptimizerFlags::add_to(CLI::App& app) {
@@ -54,14 +33,14 @@ void OptimizerFlags::add_to(CLI::App& app) {
                  "rmsprop (ours, every option) or torch (torch::optim::RMSprop, to compare)")
       ->check(CLI::IsMember({"rmsprop", "torch"}))
       ->group("Optimizer");
-  std::vector<std::string> names;
-  for (const auto& [name, value] : Options{}.to_pairs()) names.push_back(name);
-  names.insert(names.begin() + 2, "rho");
-  names.insert(names.begin() + 3, "grad_avg_decay");
-  for (const std::string& name : names) {
-    const auto help_line = kHelp.find(name);
-    const std::string help = help_line == kHelp.end() ? "Core option " + name : help_line->second;
-    app.add_option(flag_of(name), values[name], help)->group("Optimizer");
+  for (const OptionInfo& info : option_table()) {
+    app.add_option(info.flag(), values[std::string(info.name)], std::string(info.help))
+        ->group("Optimizer");
+  }
+  for (const auto& [alias, name] : option_aliases()) {
+    app.add_option(flag_of(std::string(alias)), values[std::string(alias)],
+                   "Alias of " + flag_of(std::string(name)))
+        ->group("Optimizer");
   }
 }
 
@@ -71,8 +50,15 @@ Options OptimizerFlags::resolve(const Options& fallback) const {
     o = Options::from_flavor(Flavor::torch);
     o.lr = fallback.lr, o.alpha = fallback.alpha, o.eps = fallback.eps;
   }
-  if (!values.at("alpha").empty() && !values.at("rho").empty()) {
-    throw InvalidOption("--alpha and --rho name the same option: give one");
+  // torch::optim::RMSprop checks no gradient: what it does is the policy propagate
+  if (backend == "torch" && values.at("non_finite").empty()) {
+    o.non_finite = NonFinitePolicy::propagate;
+  }
+  for (const auto& [alias, name] : option_aliases()) {
+    if (!values.at(std::string(alias)).empty() && !values.at(std::string(name)).empty()) {
+      throw InvalidOption(flag_of(std::string(name)) + " and " + flag_of(std::string(alias)) +
+                          " name the same option: give one");
+    }
   }
   for (const auto& [name, text] : values) {
     if (!text.empty()) o.set(name, text);
@@ -88,9 +74,15 @@ void check_backend(const std::string& backend, const Options& options) {
   Options expressible = Options::from_flavor(Flavor::torch);
   for (const auto& [name, value] : expressible.to_pairs()) {
     if (name == "lr" || name == "alpha" || name == "eps" || name == "weight_decay" ||
-        name == "momentum" || name == "centered" || name == "non_finite") {
+        name == "momentum" || name == "centered") {
       continue;
     }
+    if (name == "non_finite" && options.non_finite != NonFinitePolicy::propagate) {
+      throw InvalidOption("--backend torch: torch::optim::RMSprop has no non_finite=" +
+                          std::string(to_string(options.non_finite)) +
+                          " (it applies NaN and inf gradients: non_finite=propagate)");
+    }
+    if (name == "non_finite") continue;
     for (const auto& [wanted_name, wanted] : options.to_pairs()) {
       if (wanted_name == name && wanted != value) {
         throw InvalidOption("--backend torch: torch::optim::RMSprop has no " + name + "=" + wanted +

@@ -28,6 +28,10 @@ struct OptimizerFlags {
   Options resolve(const Options& fallback) const;
 };
 
+// The commands' default optimizer, the seed's: RMSProp lr 1e-3, rho 0.9, eps 1e-8, Keras'
+// conventions.
+Options default_rmsprop();
+
 // The command-line flag of a core option: "weight_decay" -> "--weight-decay".
 std::string flag_of(std::string name);
 

@@ -8,15 +8,6 @@
 
 namespace rmsprop::cli {
 
-// The seed's optimizer: RMSProp lr 1e-3, rho 0.9, eps 1e-8, Keras' conventions.
-Options default_rmsprop() {
-  Options o = Options::from_flavor(Flavor::keras);
-  o.lr = 1e-3;
-  o.alpha = 0.9;
-  o.eps = 1e-8;
-  return o;
-}
-
 namespace {
 
 struct TrainFlags {

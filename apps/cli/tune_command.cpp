@@ -41,10 +41,8 @@ std::pair<std::string, std::string> split(const std::string& spec, const char* f
   if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
     throw InvalidOption(std::string(flag) + " '" + spec + "': expected NAME=...");
   }
-  std::string name = spec.substr(0, eq);
-  if (name == "rho") name = "alpha";
-  Options probe;
-  probe.set(name, name == "algorithm" ? "rmsprop" : (name == "non_finite" ? "error" : "0.5"));
+  // the canonical name (rho -> alpha); unknown names are refused here
+  const std::string name(option_info(spec.substr(0, eq)).name);
   return {name, spec.substr(eq + 1)};
 }
 
@@ -83,6 +81,10 @@ std::vector<Setting> random_settings(const std::vector<std::string>& specs, int 
   std::vector<Range> ranges;
   for (const std::string& spec : specs) {
     const auto [name, text] = split(spec, "--range");
+    if (option_info(name).kind != OptionKind::number) {
+      throw InvalidOption("--range '" + spec + "': " + name +
+                          " is not a number option; give its values with --grid");
+    }
     Range r{name, 0, 0, false};
     char scale[8] = "";
     if (std::sscanf(text.c_str(), "%lf:%lf:%7s", &r.lo, &r.hi, scale) < 2 || !(r.lo < r.hi) ||
@@ -192,7 +194,8 @@ void run_tune(TuneFlags& f) {
   if (!f.ranges.empty() && f.random <= 0) {
     throw InvalidOption("--range needs --random N (N >= 1 trials)");
   }
-  f.optimizer.resolve(Options{});  // refuse bad base options before starting anything
+  // refuse bad base options before starting anything, as the trials' train will resolve them
+  f.optimizer.resolve(default_rmsprop());
   std::vector<Setting> settings =
       f.grid.empty() ? random_settings(f.ranges, f.random, f.search_seed) : grid_settings(f.grid);
   const auto dir = make_run_folder(f.task.out, "tune");

@@ -11,7 +11,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
+
+#include "rmsprop/option_list.hpp"
 
 namespace rmsprop {
 
@@ -47,29 +51,18 @@ enum class NonFinitePolicy : std::uint8_t {
 // parameters (float64 parameters keep float64 state).
 enum class StateDType : std::uint8_t { float32, bfloat16 };
 
+// The range check of a number option (see option_list.hpp).
+enum class OptionRange : std::uint8_t {
+  kAny,
+  kNonNegative,  // finite and >= 0
+  kDecay,        // finite, in [0, 1)
+};
+
 struct Options {
-  Algorithm algorithm = Algorithm::rmsprop;
-  double lr = 1e-2;     // η
-  double alpha = 0.99;  // ρ: decay of the square average (beta2 for Adam)
-  std::optional<double>
-      grad_avg_decay;        // decay of grad_avg (centered m, Adam's beta1); unset: alpha
-  double eps = 1e-8;         // ε
-  bool eps_in_sqrt = false;  // d = sqrt(v + ε) instead of sqrt(v) + ε
-  double initial_accumulator_value = 0;  // v₀ (1 for TF1 and timm RMSpropTF)
-  double momentum = 0;                   // μ
-  bool nesterov = false;                 // apply u + μ·b instead of b
-  bool lr_in_momentum = false;   // b = μ·b + η·u; θ -= b   (else b = μ·b + u; θ -= η·b)
-  bool centered = false;         // divide by the standard deviation: d from v − m²
-  bool bias_correction = false;  // v̂ = v/(1−ρ^t), and m̂ = m/(1−ρ_m^t) where m is used
-  double weight_decay = 0;       // λ
-  bool decoupled_weight_decay = false;  // θ -= η·λ·θ before the step (else g += λ·θ)
-  bool weight_decay_uses_lr = true;     // decoupled only: false gives θ -= λ·θ
-  bool maximize = false;                // ascend: g = −g first
-  NonFinitePolicy non_finite = NonFinitePolicy::error;
-  // Storage (docs/precision.md). These change how values are kept, not the math:
-  StateDType state_dtype = StateDType::float32;  // bfloat16 halves the state's memory
-  bool master_weights = false;       // bf16/fp16 parameters: update a float32 copy, store its image
-  bool stochastic_rounding = false;  // bf16 parameters: round their stored image stochastically
+  // The fields, one per row of option_list.hpp (the help text of each is there).
+#define RMSPROP_OPTION_FIELD(type, name, init, range, keras_name, help) type name = init;
+  RMSPROP_OPTION_LIST(RMSPROP_OPTION_FIELD)
+#undef RMSPROP_OPTION_FIELD
 
   // The preset of a framework's RMSprop: its defaults and conventions.
   static Options from_flavor(Flavor flavor);
@@ -80,7 +73,9 @@ struct Options {
   static Options adam(double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
                       bool bias_correction = true);
 
-  double effective_grad_avg_decay() const { return grad_avg_decay.value_or(alpha); }
+  double effective_grad_avg_decay() const {
+    return grad_avg_decay.value_or(alpha);
+  }
 
   // Throws InvalidOption naming the field and its value when the options make no sense.
   void validate() const;
@@ -110,5 +105,50 @@ Algorithm algorithm_from_string(std::string_view name);
 NonFinitePolicy non_finite_policy_from_string(std::string_view name);
 StateDType state_dtype_from_string(std::string_view name);
 std::span<const Flavor> all_flavors();
+
+// What kind of value an option holds.
+enum class OptionKind : std::uint8_t {
+  number,           // a double
+  optional_number,  // a double, or unset
+  boolean,
+  choice,  // one of a fixed set of names (an enum)
+};
+
+// An option's value, typed: unset (an optional number left unset), a number, a bool, or the
+// name of a choice.
+using OptionValue = std::variant<std::monostate, double, bool, std::string>;
+
+// One row of the option table (option_list.hpp) with what every front end needs of it.
+struct OptionInfo {
+  std::string_view name;        // the field's name, as C++, Python and checkpoints spell it
+  OptionKind kind;              //
+  OptionRange range;            // numbers: the check validate() applies
+  std::string_view keras_name;  // Keras/TF's name for it, or ""
+  std::string_view help;        // one line for --help and docs
+  std::span<const std::string_view> choices;  // choice: the valid names
+  OptionValue (*getter)(const Options&);
+  void (*setter)(Options&, const OptionValue&, std::string_view name);
+
+  OptionValue get(const Options& options) const { return getter(options); }
+  // Sets the field; throws InvalidOption naming the option when the value has another kind
+  // (a number for a bool, an unknown choice...). Ranges are checked by Options::validate.
+  void set(Options& options, const OptionValue& value) const { setter(options, value, name); }
+
+  std::string flag() const;  // the CLI flag: "weight_decay" -> "--weight-decay"
+  // The value read from text (numbers, true/false/1/0/yes/no/on/off, choice names).
+  OptionValue parse(std::string_view text) const;
+};
+
+// The option table, in option_list.hpp's order.
+std::span<const OptionInfo> option_table();
+// The row of an option by its name, its alias ("rho" for alpha) or its name with dashes
+// ("weight-decay"); throws InvalidOption("unknown option '...'") otherwise.
+const OptionInfo& option_info(std::string_view name);
+// Other names accepted for an option: (alias, option name) pairs.
+std::span<const std::pair<std::string_view, std::string_view>> option_aliases();
+// The command-line flag of an option (or alias) name: "weight_decay" -> "--weight-decay".
+std::string option_flag(std::string_view name);
+// A value as Options::to_pairs writes it: "0.01", "true", "skip"; "" when unset.
+std::string to_text(const OptionValue& value);
 
 }  // namespace rmsprop

@@ -12,7 +12,7 @@ you pass explicitly overrides it.
 from . import _core
 from ._core import CheckpointError, InvalidArgument, InvalidOption, NonFiniteError
 from ._dlpack import state_buffers, step
-from ._options import option_pairs
+from ._options import resolve
 
 FLAVORS = tuple(_core.flavors())
 
@@ -46,7 +46,7 @@ class RMSprop:
 
     def __init__(self, arrays, flavor=None, **options):
         self._arrays = list(arrays)
-        self._opt = _core.NumpyOptimizer(self._arrays, option_pairs(flavor, options))
+        self._opt = _core.NumpyOptimizer(self._arrays, resolve(flavor, options))
 
     def step(self, grads):
         return self._opt.step(list(grads))
@@ -63,5 +63,5 @@ class RMSprop:
 
     @property
     def options(self):
-        """The effective options (the flavor's preset with your overrides), as a dict of text."""
+        """The effective options (the flavor's preset with your overrides), typed, by name."""
         return dict(self._opt.options())

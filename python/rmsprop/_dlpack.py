@@ -1,14 +1,14 @@
 """``rmsprop.step``: one fused step over any arrays that speak DLPack (NumPy, CuPy, JAX, torch),
 updated in place, on the CPU or on a CUDA device with the DLPack stream protocol."""
 from . import _core
-from ._options import option_pairs
+from ._options import resolve
 
 _STATE_NAMES = ("square_avg", "grad_avg", "momentum_buffer")
 
 
 def state_buffers(flavor=None, **options):
     """The state buffers ``step`` needs under these options, by name, in order."""
-    need = _core.buffers_needed(option_pairs(flavor, options))
+    need = resolve(flavor, options).buffers_needed()
     return tuple(name for name, used in zip(_STATE_NAMES, need) if used)
 
 
@@ -38,14 +38,14 @@ def step(params, grads, state, *, step, lr=None, stream=None, threads=0, flavor=
     is also what their producers are asked to order their work on. Master weights are not
     available here (use ``rmsprop.torch.RMSprop``).
     """
-    pairs = option_pairs(flavor, options)
-    normalized = dict(_core.normalize_options(pairs))
-    if normalized.get("master_weights") == "true":
+    resolved = resolve(flavor, options)
+    normalized = resolved.to_dict()
+    if normalized["master_weights"]:
         raise ValueError("rmsprop.step: master_weights is not available for DLPack arrays")
     params, grads = list(params), list(grads)
     if len(grads) != len(params):
         raise ValueError(f"rmsprop.step: {len(grads)} gradients for {len(params)} parameters")
-    names = state_buffers(flavor, **options)
+    names = tuple(name for name, used in zip(_STATE_NAMES, resolved.buffers_needed()) if used)
     for name in names:
         if name not in state or len(state[name]) != len(params):
             raise ValueError(f"rmsprop.step: state[{name!r}] must hold one array per parameter "
@@ -73,9 +73,9 @@ def step(params, grads, state, *, step, lr=None, stream=None, threads=0, flavor=
     lr = float(normalized["lr"] if lr is None else lr)
     for (device, dtype), tasks in by_kind.items():
         if device == "cpu":
-            _core.step(pairs, lr, tasks, dtype, threads, step)
+            _core.step(resolved, lr, tasks, dtype, threads, step)
         elif device.startswith("cuda"):
-            _core.step(pairs, lr, tasks, dtype, threads, step, stream=int(stream or 0))
+            _core.step(resolved, lr, tasks, dtype, threads, step, stream=int(stream or 0))
         else:
             raise ValueError(f"rmsprop.step: arrays on {device}: the CPU or CUDA only")
     del views

@@ -1,17 +1,12 @@
-"""Python keyword options -> the (name, text) pairs that rmsprop::Options::from_pairs reads."""
+"""Options as Python values. The option table is the C++ core's (see NOTE: [typed options]
+in python/src/module.cpp): nothing here lists an option."""
+from . import _core
+
+#: Every option's name, in the core's table order.
+OPTION_NAMES = tuple(row["name"] for row in _core.option_table())
 
 
-def _text(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def option_pairs(flavor, options):
-    """Pairs for a flavor (or None: torch's defaults) and explicit options; None values are
-    left to the flavor."""
-    pairs = [] if flavor is None else [("flavor", str(flavor))]
-    pairs += [(name, _text(value)) for name, value in options.items() if value is not None]
-    return pairs
+def resolve(flavor, options):
+    """Validated ``_core.Options``: the flavor's preset (None: torch's defaults), then every
+    option whose value is not None (None leaves it to the flavor)."""
+    return _core.options(flavor, options)

@@ -15,42 +15,19 @@ import weakref
 import torch
 
 from . import _core
-from ._options import option_pairs
+from ._options import OPTION_NAMES, resolve
 
-# Group keys that are torch.optim.RMSprop's, plus ours (docs/api.md); torch's own extra keys
-# (foreach, differentiable) are accepted in loaded state dicts and ignored: the step is
-# always the one fused kernel.
-_OPTION_KEYS = ("algorithm", "lr", "alpha", "grad_avg_decay", "eps", "eps_in_sqrt",
-                "initial_accumulator_value", "momentum", "nesterov", "lr_in_momentum",
-                "centered", "bias_correction", "weight_decay", "decoupled_weight_decay",
-                "weight_decay_uses_lr", "maximize", "non_finite", "state_dtype",
-                "master_weights", "stochastic_rounding")
-_BOOL_KEYS = {"eps_in_sqrt", "nesterov", "lr_in_momentum", "centered", "bias_correction",
-              "decoupled_weight_decay", "weight_decay_uses_lr", "maximize", "master_weights",
-              "stochastic_rounding"}
-_TEXT_KEYS = {"algorithm", "non_finite", "state_dtype"}
+# Group keys: torch.optim.RMSprop's, plus ours, from the core's option table (docs/api.md);
+# torch's own extra keys (foreach, differentiable) are accepted in loaded state dicts and
+# ignored: the step is always the one fused kernel.
 _DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16",
            torch.float16: "float16"}
 
 
-def _defaults(flavor, options):
-    """The effective defaults: the flavor's preset, your overrides, validated by the core."""
-    pairs = dict(_core.normalize_options(option_pairs(flavor, options)))
-    out = {}
-    for key in _OPTION_KEYS:
-        if key not in pairs:
-            out[key] = None  # grad_avg_decay unset: follows alpha
-        elif key in _BOOL_KEYS:
-            out[key] = pairs[key] == "true"
-        elif key in _TEXT_KEYS:
-            out[key] = pairs[key]
-        else:
-            out[key] = float(pairs[key])
-    return out
-
-
-def _group_pairs(group):
-    return option_pairs(None, {key: group.get(key) for key in _OPTION_KEYS})
+def _group_options(group):
+    """The group's validated options (its values may have been changed since the last step:
+    a scheduler writes lr, a user any key)."""
+    return resolve(None, {key: group.get(key) for key in OPTION_NAMES})
 
 
 class RMSprop(torch.optim.Optimizer):
@@ -81,16 +58,16 @@ class RMSprop(torch.optim.Optimizer):
     def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
                  centered=None, *, maximize=None, flavor=None, threads=0, sparse_mode="dense",
                  capturable=False, **options):
-        unknown = set(options) - set(_OPTION_KEYS)
+        unknown = set(options) - set(OPTION_NAMES)
         if unknown:
             raise TypeError(f"RMSprop got unknown options {sorted(unknown)}")
         if not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads={threads!r}: must be an int >= 0")
         self._threads = threads
         self._tasks = {}  # id(parameter) -> _Task; see NOTE: [task cache]
-        defaults = _defaults(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
-                                          weight_decay=weight_decay, momentum=momentum,
-                                          centered=centered, maximize=maximize))
+        defaults = resolve(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
+                                        weight_decay=weight_decay, momentum=momentum,
+                                        centered=centered, maximize=maximize)).to_dict()
         if sparse_mode not in ("dense", "lazy"):
             raise ValueError(f"sparse_mode={sparse_mode!r}: 'dense' or 'lazy'")
         defaults["sparse_mode"] = sparse_mode
@@ -106,7 +83,7 @@ class RMSprop(torch.optim.Optimizer):
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         # a group's own options are validated now, not at its first step
-        _core.normalize_options(_group_pairs(self.param_groups[-1]))
+        _group_options(self.param_groups[-1])
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -116,7 +93,7 @@ class RMSprop(torch.optim.Optimizer):
         self._tasks, self._flags, self._device_lr = {}, {}, {}
         # a state dict from torch.optim.RMSprop lacks our keys: they take our defaults
         for group in self.param_groups:
-            for key in _OPTION_KEYS:
+            for key in OPTION_NAMES:
                 group.setdefault(key, self.defaults.get(key))
             group.setdefault("sparse_mode", self.defaults.get("sparse_mode", "dense"))
             group.setdefault("capturable", self.defaults.get("capturable", False))
@@ -125,6 +102,22 @@ class RMSprop(torch.optim.Optimizer):
             # int64 tensor (made by _ensure_state)
             if "step" in st and torch.is_tensor(st["step"]) and st["step"].device.type == "cpu":
                 st["step"] = int(st["step"].item())
+
+    def load_state_dict(self, state_dict):
+        """torch.optim.Optimizer.load_state_dict casts floating state to each parameter's
+        dtype; ours has its own (float32 state and master copy of a 16-bit parameter, int64
+        row_steps): every state tensor comes back at the dtype it was saved with, so nothing
+        is rounded on the way and the kernels read each buffer at its size (the step then
+        checks and converts as for any state)."""
+        own = {pid: {k: t for k, t in st.items() if k != "step" and torch.is_tensor(t)}
+               for pid, st in state_dict["state"].items()}
+        super().load_state_dict(state_dict)
+        saved = [pid for g in state_dict["param_groups"] for pid in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for pid, p in zip(saved, params):
+            for key, t in own.get(pid, {}).items():
+                device = "cpu" if key == "row_steps" else p.device
+                self.state[p][key] = t.to(device=device, copy=True)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -197,8 +190,8 @@ class RMSprop(torch.optim.Optimizer):
         return self._flags[device]
 
     def _step_group(self, group_index, group):
-        pairs = _group_pairs(group)
-        need = _core.buffers_needed(pairs)
+        options = _group_options(group)
+        need = options.buffers_needed()
         by_kind = {}  # (device, dtype) -> tasks
         keep = []  # see NOTE: [lifetimes]
         capturable = group["capturable"]
@@ -207,7 +200,7 @@ class RMSprop(torch.optim.Optimizer):
             if grad is None:
                 continue
             if grad.is_sparse:
-                keep.append(self._sparse_step(group, pairs, need, p, grad))
+                keep.append(self._sparse_step(group, options, need, p, grad))
                 continue
             state = self.state[p]
             entry = self._tasks.get(id(p))
@@ -234,7 +227,7 @@ class RMSprop(torch.optim.Optimizer):
             tasks = [task for task, _ in items]
             if device.type == "cpu":
                 seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
-                _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed)
+                _core.step(options, float(group["lr"]), tasks, dtype, self._threads, seed)
                 continue
             stream = torch.cuda.current_stream(device).cuda_stream
             with torch.cuda.device(device):
@@ -242,12 +235,12 @@ class RMSprop(torch.optim.Optimizer):
                     skip = self._flag(device).data_ptr() if group["non_finite"] == "skip" else 0
                     lr = self._lr_on(group_index, group, device)
                     keep.append(lr)
-                    _core.capturable_step(pairs, tasks, dtype, group_index * 0x9E3779B9,
+                    _core.capturable_step(options, tasks, dtype, group_index * 0x9E3779B9,
                                           [step.data_ptr() for _, step in items],
                                           lr.data_ptr(), skip, stream)
                 else:
                     seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
-                    _core.step(pairs, float(group["lr"]), tasks, dtype, self._threads, seed,
+                    _core.step(options, float(group["lr"]), tasks, dtype, self._threads, seed,
                                stream=stream)
         del keep
 
@@ -269,7 +262,7 @@ class RMSprop(torch.optim.Optimizer):
             cached.fill_(float(lr))
         return cached
 
-    def _sparse_step(self, group, pairs, need, p, grad):
+    def _sparse_step(self, group, options, need, p, grad):
         """One step of a parameter with a COO row gradient; returns what the call read (kept
         alive until it returns: NOTE: [lifetimes])."""
         _check_sparse(p, grad)
@@ -278,13 +271,21 @@ class RMSprop(torch.optim.Optimizer):
         mode = group["sparse_mode"]
         if mode == "lazy" and "row_steps" not in state:
             state["row_steps"] = torch.zeros(p.shape[0], dtype=torch.int64)
+        if mode == "lazy":
+            rows = state["row_steps"]
+            if rows.dtype != torch.int64 or rows.device.type != "cpu" \
+                    or not rows.is_contiguous():
+                rows = state["row_steps"] = rows.to("cpu", torch.int64).contiguous()
+            if rows.shape != (p.shape[0],):
+                raise ValueError(f"rmsprop.torch.RMSprop: state 'row_steps' has shape "
+                                 f"{tuple(rows.shape)}, expected ({p.shape[0]},)")
         state["step"] += 1
         indices = grad._indices()[0].contiguous()
         values = grad._values().contiguous()
         buffers = (p,) + tuple(state.get(name) for name in _BUFFERS)
         ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
         row_steps = state.get("row_steps") if mode == "lazy" else None
-        _core.sparse_step(pairs, float(group["lr"]), _DTYPES[p.dtype], p.shape[0],
+        _core.sparse_step(options, float(group["lr"]), _DTYPES[p.dtype], p.shape[0],
                           p.numel() // p.shape[0], tuple(ptr(t) for t in buffers),
                           indices.data_ptr(), indices.numel(), values.data_ptr(), mode,
                           state["step"], ptr(row_steps), self._threads)
@@ -292,6 +293,7 @@ class RMSprop(torch.optim.Optimizer):
 
 
 _BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
+
 
 
 def _device_step(state, device):
@@ -367,6 +369,8 @@ def _ensure_state(p, state, need, group):
         state["master_weights"] = p.detach().to(torch.float32)
     if not (group["master_weights"] and half):
         state.pop("master_weights", None)
+    else:
+        _buffer(state, "master_weights", p, torch.float32)
     for name in ("square_avg", "grad_avg", "momentum_buffer"):
         _buffer(state, name, p, state_dtype)
 
@@ -388,6 +392,9 @@ def _buffer(state, name, p, state_dtype):
     t = state.get(name)
     if t is None:
         return None
+    if t.numel() != p.numel():
+        raise ValueError(f"rmsprop.torch.RMSprop: state {name!r} has {t.numel()} elements "
+                         f"for a parameter of shape {tuple(p.shape)}")
     if t.dtype != state_dtype or not t.is_contiguous() or t.device != p.device \
             or t.shape != p.shape:
         t = t.to(device=p.device, dtype=state_dtype).contiguous().reshape(p.shape)

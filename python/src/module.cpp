@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "rmsprop/cuda.hpp"
@@ -25,8 +26,6 @@ namespace py = pybind11;
 
 namespace {
 
-using Pairs = std::vector<std::pair<std::string, std::string>>;
-
 rmsprop::DType dtype_from(const std::string& name) {
   if (name == "float32") return rmsprop::DType::f32;
   if (name == "float64") return rmsprop::DType::f64;
@@ -36,14 +35,79 @@ rmsprop::DType dtype_from(const std::string& name) {
                                  "' (float32, float64, bfloat16, float16)");
 }
 
-// Validated options with every field, as (name, value) text.
-Pairs normalize(const Pairs& pairs) {
-  return rmsprop::Options::from_pairs(pairs).to_pairs();
+// NOTE: [typed options] Python passes options as Python values (float, bool, str, None),
+// converted once by the option table's kinds into a validated rmsprop::Options that Python
+// keeps per parameter group: no text travels per step. A str is read as the CLI reads text.
+py::object to_python(const rmsprop::OptionValue& value) {
+  if (const double* x = std::get_if<double>(&value)) return py::float_(*x);
+  if (const bool* b = std::get_if<bool>(&value)) return py::bool_(*b);
+  if (const std::string* text = std::get_if<std::string>(&value)) return py::str(*text);
+  return py::none();
+}
+
+rmsprop::OptionValue from_python(const rmsprop::OptionInfo& info, py::handle value) {
+  using rmsprop::OptionKind;
+  auto refuse = [&](const char* expected) {
+    return rmsprop::InvalidOption("invalid value for " + std::string(info.name) + ": expected " +
+                                  expected + ", got " + std::string(py::repr(value)));
+  };
+  if (py::isinstance<py::str>(value)) return info.parse(value.cast<std::string>());
+  switch (info.kind) {
+    case OptionKind::number:
+    case OptionKind::optional_number: {
+      // __float__: Python and NumPy numbers, one-element tensors (a tensor lr); not bools
+      if (py::isinstance<py::bool_>(value)) throw refuse("a number");
+      PyObject* number = PyNumber_Float(value.ptr());
+      if (number == nullptr) {
+        PyErr_Clear();
+        throw refuse("a number");
+      }
+      return py::reinterpret_steal<py::float_>(number).cast<double>();
+    }
+    case OptionKind::boolean: {
+      // bool, numpy.bool_, or the integers 0 and 1
+      const std::string type = py::str(py::type::handle_of(value).attr("__name__"));
+      if (py::isinstance<py::bool_>(value) || type == "bool_") {
+        return PyObject_IsTrue(value.ptr()) == 1;
+      }
+      if (py::isinstance<py::int_>(value)) {
+        const long long x = value.cast<long long>();
+        if (x == 0 || x == 1) return x == 1;
+      }
+      throw refuse("True or False");
+    }
+    case OptionKind::choice:
+      break;
+  }
+  throw refuse("a name");
+}
+
+// The flavor's preset (None: torch's defaults), then every option of `values` that is not
+// None (None leaves it to the flavor), validated. Unknown names raise InvalidOption.
+rmsprop::Options options_from(const py::object& flavor, const py::dict& values) {
+  rmsprop::Options o = flavor.is_none() ? rmsprop::Options{}
+                                        : rmsprop::Options::from_flavor(rmsprop::flavor_from_string(
+                                              py::str(flavor).cast<std::string>()));
+  for (const auto& [key, value] : values) {
+    if (value.is_none()) continue;
+    const rmsprop::OptionInfo& info = rmsprop::option_info(py::str(key).cast<std::string>());
+    info.set(o, from_python(info, value));
+  }
+  o.validate();
+  return o;
+}
+
+// Every option, typed (an unset optional is None), by its name.
+py::dict to_dict(const rmsprop::Options& o) {
+  py::dict out;
+  for (const rmsprop::OptionInfo& info : rmsprop::option_table())
+    out[py::str(std::string(info.name))] = to_python(info.get(o));
+  return out;
 }
 
 // Which state buffers the options' variant reads and writes.
-std::tuple<bool, bool, bool> buffers_needed(const Pairs& pairs) {
-  const auto v = rmsprop::variant_of(rmsprop::Options::from_pairs(pairs));
+std::tuple<bool, bool, bool> buffers_needed(const rmsprop::Options& o) {
+  const auto v = rmsprop::variant_of(o);
   return {v.uses_square_avg(), v.uses_grad_avg(), v.uses_momentum_buffer()};
 }
 
@@ -74,10 +138,9 @@ std::vector<rmsprop::TensorTask> tasks_of(const rmsprop::Options& options, doubl
 // One fused multi-tensor step for tensors of one dtype sharing one group's options, on the
 // CPU, or with `stream` (a cudaStream_t as an integer) on the current CUDA device; `skip`: a
 // device int32 that, nonzero, makes the CUDA step a no-op.
-void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const std::string& dtype,
-          int threads, std::uint32_t seed, std::optional<std::uintptr_t> stream,
-          std::uintptr_t skip) {
-  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+void step(const rmsprop::Options& options, double lr, const std::vector<Task>& tasks,
+          const std::string& dtype, int threads, std::uint32_t seed,
+          std::optional<std::uintptr_t> stream, std::uintptr_t skip) {
   const rmsprop::Precision precision = rmsprop::precision_for(dtype_from(dtype), options);
   const std::vector<rmsprop::TensorTask> list = tasks_of(options, lr, tasks, seed);
   const rmsprop::Variant variant = rmsprop::variant_of(options);
@@ -92,10 +155,10 @@ void step(const Pairs& pairs, double lr, const std::vector<Task>& tasks, const s
 
 // A capturable CUDA step: step counters (device int64, one per task), lr (device float64) and
 // skip flag (device int32 or 0) in device memory; nothing is read on the host.
-void capturable_step(const Pairs& pairs, const std::vector<Task>& tasks, const std::string& dtype,
-                     std::uint32_t seed, const std::vector<std::uintptr_t>& steps,
-                     std::uintptr_t lr, std::uintptr_t skip, std::uintptr_t stream) {
-  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+void capturable_step(const rmsprop::Options& options, const std::vector<Task>& tasks,
+                     const std::string& dtype, std::uint32_t seed,
+                     const std::vector<std::uintptr_t>& steps, std::uintptr_t lr,
+                     std::uintptr_t skip, std::uintptr_t stream) {
   const rmsprop::Precision precision = rmsprop::precision_for(dtype_from(dtype), options);
   const std::vector<rmsprop::TensorTask> list = tasks_of(options, 0.0, tasks, seed);
   std::vector<std::int64_t*> counters;
@@ -110,8 +173,7 @@ void capturable_step(const Pairs& pairs, const std::vector<Task>& tasks, const s
 // The C++ optimizer over NumPy arrays. It holds references to every array it points into.
 class NumpyOptimizer {
  public:
-  NumpyOptimizer(const py::list& arrays, const Pairs& pairs) {
-    const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
+  NumpyOptimizer(const py::list& arrays, const rmsprop::Options& options) {
     std::vector<rmsprop::Param> params;
     for (std::size_t i = 0; i < arrays.size(); ++i) {
       py::array a = checked(arrays[i], "parameter", i);
@@ -161,7 +223,7 @@ class NumpyOptimizer {
   void save(const std::string& path) const { optimizer_->save(path); }
   void load(const std::string& path) { optimizer_->load(path); }
   std::int64_t steps_taken() const { return optimizer_->steps_taken(); }
-  Pairs options() const { return optimizer_->options(0).to_pairs(); }
+  const rmsprop::Options& options() const { return optimizer_->options(0); }
 
  private:
   rmsprop::Param with_grad(std::size_t i, void* grad) {
@@ -200,14 +262,13 @@ class NumpyOptimizer {
 // One step of a [rows × row_size] parameter with a row gradient (rmsprop/sparse.hpp).
 // buffers: (param, square_avg, grad_avg, momentum_buffer, master) pointers, 0 when absent;
 // row_steps: the lazy mode's int64 per-row step counts (0 in dense mode).
-void sparse_step(const Pairs& pairs, double lr, const std::string& dtype, std::size_t rows,
-                 std::size_t row_size,
+void sparse_step(const rmsprop::Options& options, double lr, const std::string& dtype,
+                 std::size_t rows, std::size_t row_size,
                  const std::tuple<std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
                                   std::uintptr_t>& buffers,
                  std::uintptr_t indices, std::size_t nnz, std::uintptr_t values,
                  const std::string& mode, std::int64_t step, std::uintptr_t row_steps,
                  int threads) {
-  const rmsprop::Options options = rmsprop::Options::from_pairs(pairs);
   if (mode != "lazy" && mode != "dense") {
     throw rmsprop::InvalidOption("sparse_mode '" + mode + "': lazy or dense");
   }
@@ -327,12 +388,44 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<rmsprop::cuda::NotBuiltWithCuda>(m, "NotBuiltWithCuda",
                                                           PyExc_RuntimeError);
   py::register_exception<rmsprop::cuda::CudaError>(m, "CudaError", PyExc_RuntimeError);
-  m.def("normalize_options", &normalize, py::arg("pairs"));
-  m.def("buffers_needed", &buffers_needed, py::arg("pairs"));
-  m.def("step", &step, py::arg("pairs"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
+  py::class_<rmsprop::Options>(m, "Options", "validated options (build with rmsprop._core.options)")
+      .def("to_dict", &to_dict, "every option by name, typed (an unset optional is None)")
+      .def("buffers_needed", &buffers_needed,
+           "(square_avg, grad_avg, momentum_buffer): which state the variant uses")
+      .def("__eq__", [](const rmsprop::Options& a, const rmsprop::Options& b) { return a == b; })
+      .def("__repr__", [](const rmsprop::Options& o) {
+        std::string text = "rmsprop.Options(";
+        for (const auto& [name, value] : o.to_pairs()) {
+          text += (text.back() == '(' ? "" : ", ") + name + "=" + value;
+        }
+        return text + ")";
+      });
+  m.def("options", &options_from, py::arg("flavor"), py::arg("values"),
+        "the flavor's preset (None: torch's), then every value that is not None; validated");
+  m.def(
+      "option_table",
+      [] {
+        py::list rows;
+        for (const rmsprop::OptionInfo& info : rmsprop::option_table()) {
+          static constexpr const char* kKinds[] = {"number", "optional_number", "bool", "choice"};
+          py::list choices;
+          for (std::string_view c : info.choices) choices.append(py::str(std::string(c)));
+          py::dict row;
+          row["name"] = std::string(info.name);
+          row["kind"] = kKinds[int(info.kind)];
+          row["choices"] = choices;
+          row["keras_name"] = std::string(info.keras_name);
+          row["help"] = std::string(info.help);
+          row["flag"] = info.flag();
+          rows.append(row);
+        }
+        return rows;
+      },
+      "the option table: name, kind, choices, keras_name, help, flag of every option");
+  m.def("step", &step, py::arg("options"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
         py::arg("threads") = 0, py::arg("seed") = 0, py::arg("stream") = py::none(),
         py::arg("skip") = 0);
-  m.def("capturable_step", &capturable_step, py::arg("pairs"), py::arg("tasks"), py::arg("dtype"),
+  m.def("capturable_step", &capturable_step, py::arg("options"), py::arg("tasks"), py::arg("dtype"),
         py::arg("seed"), py::arg("steps"), py::arg("lr"), py::arg("skip"), py::arg("stream"));
   m.def("cuda_built", &rmsprop::cuda::built);
   m.def("cuda_device_count", &rmsprop::cuda::device_count);
@@ -351,7 +444,7 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("buffers"), py::arg("flag"), py::arg("stream"),
       "sets the device int32 *flag to 1 when a buffer holds NaN or inf (queued on stream)");
-  m.def("sparse_step", &sparse_step, py::arg("pairs"), py::arg("lr"), py::arg("dtype"),
+  m.def("sparse_step", &sparse_step, py::arg("options"), py::arg("lr"), py::arg("dtype"),
         py::arg("rows"), py::arg("row_size"), py::arg("buffers"), py::arg("indices"),
         py::arg("nnz"), py::arg("values"), py::arg("mode"), py::arg("step"), py::arg("row_steps"),
         py::arg("threads") = 0);
@@ -383,10 +476,11 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("contiguous", &DLPackView::contiguous)
       .def_property_readonly("device", &DLPackView::device);
   py::class_<NumpyOptimizer>(m, "NumpyOptimizer")
-      .def(py::init<const py::list&, const Pairs&>(), py::arg("arrays"), py::arg("pairs"))
+      .def(py::init<const py::list&, const rmsprop::Options&>(), py::arg("arrays"),
+           py::arg("options"))
       .def("step", &NumpyOptimizer::step, py::arg("grads"))
       .def("save", &NumpyOptimizer::save, py::arg("path"))
       .def("load", &NumpyOptimizer::load, py::arg("path"))
       .def_property_readonly("steps_taken", &NumpyOptimizer::steps_taken)
-      .def("options", &NumpyOptimizer::options);
+      .def("options", [](const NumpyOptimizer& o) { return to_dict(o.options()); });
 }

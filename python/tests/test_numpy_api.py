@@ -75,7 +75,7 @@ def test_save_load_continue_is_bitwise(tmp_path):
     stopped.save(tmp_path / "x.ckpt")
     resumed = rmsprop.RMSprop([b], flavor="tf1")  # options come back from the file
     resumed.load(tmp_path / "x.ckpt")
-    assert resumed.options["eps"] == "1e-07" and resumed.steps_taken == 8
+    assert resumed.options["eps"] == 1e-07 and resumed.steps_taken == 8
     for t in range(8, 20):
         resumed.step(grads(t))
     assert np.array_equal(a, b)

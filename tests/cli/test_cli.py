@@ -171,6 +171,7 @@ def test_bench_json(tmp_path):
     (["train", "--alpha", "0.9", "--rho", "0.8"], "--alpha and --rho"),
     (["train", "--flavor", "jax"], "jax"),
     (["train", "--backend", "torch", "--nesterov", "true", "--momentum", "0.9"], "nesterov"),
+    (["train", "--backend", "torch", "--non-finite", "skip"], "no non_finite=skip"),
     (["train", "--threads", "-2"], "threads"),
     (["train", "--no-such-flag"], "no-such-flag"),
     (["compare", "--optimizer", "lion"], "lion"),
@@ -317,12 +318,24 @@ def test_tune_random_search_and_failed_trials(tmp_path):
     assert "failed" in p.stdout and "best: lr=0.1" in p.stdout
 
 
+def test_tune_grid_over_bool_and_enum_options(tmp_path):
+    p = run("tune", "--model", "linreg", "--epochs", "1", "--grid", "centered=true,false",
+            "--grid", "non_finite=error,skip", "--no-plots", "--out", tmp_path / "a")
+    assert "4 trials" in p.stdout
+    doc = json.loads((tmp_path / "a" / "tune.json").read_text())
+    assert sorted((t["centered"], t["non_finite"]) for t in doc["trials"]) == [
+        ("false", "error"), ("false", "skip"), ("true", "error"), ("true", "skip")]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--grid", "lr"], "expected NAME=..."),
     (["--grid", "learning_rate=1"], "learning_rate"),
     (["--grid", "lr=fast"], "fast"),
     (["--random", "2", "--range", "lr=1:0"], "LO < HI"),
     (["--range", "lr=1e-3:1e-1"], "--random N"),
+    (["--random", "2", "--range", "centered=0:1"], "not a number option"),
+    (["--grid", "centred=true,false"], "unknown option 'centred'"),
+    (["--grid", "centered=maybe"], "maybe"),
     ([], "--grid NAME"),
 ])
 def test_tune_refuses_bad_searches(args, message, tmp_path):

@@ -6,6 +6,7 @@
 
 #include "rmsprop/cuda.hpp"
 #include "rmsprop/error.hpp"
+#include "rmsprop/step_plan.hpp"
 #include "rmsprop/torch.hpp"
 
 // A libtorch built with CUDA has CUDA tensors and streams (CMake defines RMSPROP_TORCH_HAS_CUDA
@@ -16,22 +17,8 @@
 #endif
 
 namespace rmsprop::torch {
-namespace detail {
-
-// A parameter that steps this time, checked, with the gradient the kernel reads.
-struct Entry {
-  ::torch::Tensor param, grad;
-  DType dtype;
-  std::size_t index;
-  Precision precision{};
-  RMSpropParamState* state = nullptr;
-};
-
-}  // namespace detail
-
 namespace {
 
-using detail::Entry;
 using ::torch::Tensor;
 
 // The key under which every core option is saved, as "name=value" strings.
@@ -66,65 +53,27 @@ c10::ScalarType scalar_type_of(DType d) {
   return c10::kFloat;
 }
 
-std::string where(std::size_t group, std::size_t index) {
-  return "rmsprop::torch::RMSprop: group " + std::to_string(group) + " parameter " +
-         std::to_string(index);
+// A tensor as the planner sees it (see NOTE: [step planner]).
+BufferView view_of(const Tensor& t) {
+  BufferView v;
+  if (!t.defined()) return v;
+  const auto dtype = dtype_of(t.scalar_type());
+  v.data = t.data_ptr();
+  v.dtype = dtype.value_or(DType::f32);
+  v.supported_dtype = dtype.has_value();
+  v.dtype_name = v.supported_dtype ? "" : c10::toString(t.scalar_type());
+  v.size = std::size_t(t.numel());
+  // a device that is neither the CPU nor CUDA never equals a parameter's: refused by name
+  v.device = t.device().is_cuda()  ? Device{Device::Kind::cuda, t.device().index()}
+             : t.device().is_cpu() ? Device{}
+                                   : Device{Device::Kind::cuda, -1 - int(t.device().type())};
+  v.contiguous = t.is_contiguous();
+  return v;
 }
 
-Entry checked(const Tensor& p, std::size_t group, std::size_t index) {
-  const Tensor& g = p.grad();
-  auto at = [&] { return where(group, index); };  // built only for a message
-  if (p.device() != g.device() || !(p.device().is_cpu() || p.device().is_cuda())) {
-    throw InvalidArgument(at() + " is on " + p.device().str() + " with its gradient on " +
-                          g.device().str() + ": both must be on the CPU or on one CUDA device");
-  }
-  if (p.device().is_cuda() && !cuda::built()) {
-    throw InvalidArgument(at() + " is on " + p.device().str() +
-                          " but this rmsprop was built without its CUDA backend");
-  }
-  if (g.is_sparse()) {
-    throw InvalidArgument(at() + " has a sparse gradient: not supported (yet)");
-  }
-  if (p.layout() != c10::kStrided || g.layout() != c10::kStrided) {
-    throw InvalidArgument(at() + ": only strided (dense) tensors are supported");
-  }
-  const auto dtype = dtype_of(p.scalar_type());
-  if (!dtype) {
-    throw InvalidArgument(at() + " has dtype " + std::string(c10::toString(p.scalar_type())) +
-                          ": supported are float32, float64, bfloat16 and float16");
-  }
-  if (g.scalar_type() != p.scalar_type()) {
-    throw InvalidArgument(at() + " is " + std::string(c10::toString(p.scalar_type())) +
-                          " but its gradient is " + std::string(c10::toString(g.scalar_type())));
-  }
-  if (g.numel() != p.numel()) {
-    throw InvalidArgument(at() + " has " + std::to_string(p.numel()) +
-                          " elements but its gradient " + std::to_string(g.numel()));
-  }
-  if (!p.is_contiguous()) {
-    throw InvalidArgument(at() + " is not contiguous (strides " + c10::str(p.strides()) +
-                          "): the kernel updates its memory in place");
-  }
-  // The gradient is only read: a contiguous copy serves.
-  return {p, g.contiguous(), *dtype, index};
-}
-
-// A state tensor the variant needs: the loaded one when it fits, else a new one.
-void ensure(Tensor& t, bool needed, const Tensor& p, c10::ScalarType type, double fill,
-            std::size_t group, std::size_t index, const char* name) {
-  if (!needed) return;
-  if (t.defined()) {
-    if (t.numel() != p.numel() || t.scalar_type() != type || !t.is_contiguous() ||
-        t.device() != p.device()) {
-      throw InvalidArgument(
-          where(group, index) + ": state '" + name + "' has " + std::to_string(t.numel()) +
-          " elements of " + std::string(c10::toString(t.scalar_type())) + " on " +
-          t.device().str() + ", expected " + std::to_string(p.numel()) + " contiguous " +
-          std::string(c10::toString(type)) + " on " + p.device().str());
-    }
-    return;
-  }
-  t = ::torch::full_like(p, fill, ::torch::TensorOptions().dtype(type));
+c10::Device torch_device(const Device& d) {
+  return d.kind == Device::Kind::cpu ? c10::Device(c10::kCPU)
+                                     : c10::Device(c10::kCUDA, c10::DeviceIndex(d.index));
 }
 
 // The stream libtorch's CUDA work on `device` is queued on: the optimizer's kernels join it.
@@ -136,26 +85,63 @@ cuda::Stream current_stream([[maybe_unused]] c10::Device device) {
 #endif
 }
 
-// The first non-finite value of CUDA gradients, as (index in the list, element): one
-// device-side scan, then one read of its flag.
-std::optional<std::pair<std::size_t, std::size_t>> find_non_finite_on_device(
-    const std::vector<Entry>& entries, const std::vector<std::size_t>& on_device) {
-  if (on_device.empty()) return std::nullopt;
-  const c10::Device device = entries[on_device.front()].grad.device();
-  Tensor flag = ::torch::zeros({1}, ::torch::TensorOptions().dtype(c10::kInt).device(device));
-  std::vector<ConstBuffer> grads;
-  for (std::size_t k : on_device) {
-    const Tensor& g = entries[k].grad;
-    grads.push_back({g.data_ptr(), entries[k].dtype, std::size_t(g.numel())});
+// The planner's CUDA hooks: a device-side non-finite scan (one flag read; the element found
+// with torch only when there is one), and launches on libtorch's current stream.
+DeviceHooks cuda_hooks() {
+  DeviceHooks hooks;
+  hooks.scan = [](std::span<const ConstBuffer> grads, Device where) -> std::optional<NonFiniteHit> {
+    const c10::Device device = torch_device(where);
+    c10::DeviceGuard guard(device);
+    Tensor flag = ::torch::zeros({1}, ::torch::TensorOptions().dtype(c10::kInt).device(device));
+    cuda::flag_non_finite(grads, flag.data_ptr<std::int32_t>(), current_stream(device));
+    if (flag.item<std::int32_t>() == 0) return std::nullopt;
+    for (std::size_t k = 0; k < grads.size(); ++k) {  // rare: find the element with torch
+      const Tensor g = ::torch::from_blob(
+          const_cast<void*>(grads[k].data), {std::int64_t(grads[k].size)},
+          ::torch::TensorOptions().dtype(scalar_type_of(grads[k].dtype)).device(device));
+      const Tensor bad = ::torch::nonzero(~::torch::isfinite(g));
+      if (bad.numel() == 0) continue;
+      const std::int64_t at = bad[0][0].item<std::int64_t>();
+      return NonFiniteHit{k, std::size_t(at), g[at].item<double>()};
+    }
+    return std::nullopt;
+  };
+  hooks.launch = [](Device where, const std::function<void(void*)>& body) {
+    const c10::Device device = torch_device(where);
+    c10::DeviceGuard guard(device);
+    body(current_stream(device));
+  };
+  return hooks;
+}
+
+// A new state tensor as the planner asks for it.
+Tensor make_state(const StateRequest& r, const Tensor& param, const Tensor& old) {
+  const auto type = scalar_type_of(r.dtype);
+  switch (r.init) {
+    case StateRequest::Init::value:
+      return ::torch::full_like(param, r.value, ::torch::TensorOptions().dtype(type),
+                                c10::MemoryFormat::Contiguous);
+    case StateRequest::Init::from_param:
+      return param.detach().to(type, /*non_blocking=*/false, /*copy=*/true,
+                               c10::MemoryFormat::Contiguous);
+    case StateRequest::Init::from_old:
+      break;
   }
-  c10::DeviceGuard guard(device);
-  cuda::flag_non_finite(grads, flag.data_ptr<std::int32_t>(), current_stream(device));
-  if (flag.item<std::int32_t>() == 0) return std::nullopt;
-  for (std::size_t k : on_device) {  // rare: find the element with torch
-    const Tensor bad = ::torch::nonzero(~::torch::isfinite(entries[k].grad.reshape(-1)));
-    if (bad.numel() > 0) return std::make_pair(k, std::size_t(bad[0][0].item<std::int64_t>()));
+  return old.to(type, false, true, c10::MemoryFormat::Contiguous);
+}
+
+Tensor& slot_of(RMSpropParamState& s, Slot slot) {
+  switch (slot) {
+    case Slot::square_avg:
+      return s.square_avg();
+    case Slot::grad_avg:
+      return s.grad_avg();
+    case Slot::momentum_buffer:
+      return s.momentum_buffer();
+    case Slot::master:
+      break;
   }
-  return std::nullopt;
+  return s.master();
 }
 
 }  // namespace
@@ -246,109 +232,63 @@ Tensor RMSprop::step(LossClosure closure) {
     ::torch::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  // Everything that can fail is checked before anything changes.
-  std::vector<std::vector<Entry>> entries(param_groups().size());
-  bool skip = false;
-  for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
+  // The tensors as the planner's views; nothing is created or changed until it has checked
+  // everything (see NOTE: [step planner]).
+  const std::size_t n = param_groups().size();
+  std::vector<std::vector<ParamView>> views(n);
+  std::vector<std::vector<Tensor>> params(n), grads(n);  // what the views point into
+  std::vector<GroupView> groups;
+  for (std::size_t gi = 0; gi < n; ++gi) {
     const auto& group = param_groups()[gi];
     const Options& o = static_cast<const RMSpropOptions&>(group.options()).core();
-    o.validate();
-    std::vector<ConstBuffer> grads;
-    std::vector<std::size_t> on_host, on_device;  // indices into entries[gi]
     for (std::size_t i = 0; i < group.params().size(); ++i) {
       const Tensor& p = group.params()[i];
-      if (!p.grad().defined()) continue;
-      entries[gi].push_back(checked(p, gi, i));
-      Entry& e = entries[gi].back();
-      e.precision = precision_for(e.dtype, o);
-      e.state = &prepared_state(e, gi, o);
-      if (e.param.device().is_cuda()) {
-        on_device.push_back(entries[gi].size() - 1);
-        continue;
+      const Tensor& g = p.grad();
+      if (!g.defined()) continue;
+      if (g.is_sparse() || p.layout() != c10::kStrided || g.layout() != c10::kStrided) {
+        throw InvalidArgument("group " + std::to_string(gi) + ", parameter " + std::to_string(i) +
+                              (g.is_sparse() ? " has a sparse gradient: not supported (yet)"
+                                             : ": only strided (dense) tensors are supported"));
       }
-      on_host.push_back(entries[gi].size() - 1);
-      grads.push_back({e.grad.data_ptr(), e.dtype, std::size_t(e.grad.numel())});
+      params[gi].push_back(p);
+      grads[gi].push_back(g.contiguous());  // only read: a contiguous copy serves
+      ParamView v;
+      v.param = view_of(p);
+      v.grad = view_of(grads[gi].back());
+      v.index = i;
+      const auto found = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (found != state_.end()) {
+        auto& s = static_cast<RMSpropParamState&>(*found->second);
+        for (std::size_t k = 0; k < kSlots; ++k) v.state[k] = view_of(slot_of(s, Slot(k)));
+        v.step = s.step();
+      }
+      views[gi].push_back(v);
     }
-    if (o.non_finite == NonFinitePolicy::propagate) continue;
-    auto hit = find_non_finite(grads, kernel_.threads);
-    if (hit) hit->first = on_host[hit->first];
-    if (!hit) hit = find_non_finite_on_device(entries[gi], on_device);
-    if (!hit) continue;
-    if (o.non_finite == NonFinitePolicy::skip) {
-      skip = true;
-      continue;
-    }
-    const Entry& e = entries[gi][hit->first];
-    throw NonFiniteError(
-        "non-finite gradient in " + where(gi, e.index) + " at element " +
-        std::to_string(hit->second) + ": " +
-        std::to_string(e.grad.reshape(-1)[std::int64_t(hit->second)].item<double>()) +
-        " (policy non_finite=error: nothing was changed)");
+    groups.push_back({&o, o.lr, gi, views[gi]});
   }
-  last_step_applied_ = !skip;
-  if (skip) return loss;
+  const DeviceHooks hooks = cuda::built() ? cuda_hooks() : DeviceHooks{};
+  const StepPlan plan(groups, kernel_, hooks);
+  last_step_applied_ = !plan.skipped();
+  if (plan.skipped()) return loss;
 
-  // One fused call per (precision, device): CPU tensors on the host kernel, each CUDA
-  // device's on its current stream.
-  struct Call {
-    Precision precision;
-    c10::Device device;
-    std::vector<TensorTask> tasks;
-  };
-  std::vector<Call> calls;
-  for (std::size_t gi = 0; gi < param_groups().size(); ++gi) {
-    const Options& o = static_cast<const RMSpropOptions&>(param_groups()[gi].options()).core();
-    const Variant v = variant_of(o);
-    calls.clear();
-    for (const Entry& e : entries[gi]) {
-      const Precision precision = e.precision;
-      RMSpropParamState& s = *e.state;
-      s.step(s.step() + 1);
-      TensorTask t;
-      t.param = e.param.data_ptr();
-      t.grad = e.grad.data_ptr();
-      auto data = [](const Tensor& x) { return x.defined() ? x.data_ptr() : nullptr; };
-      t.square_avg = data(s.square_avg());
-      t.grad_avg = data(s.grad_avg());
-      t.momentum_buffer = data(s.momentum_buffer());
-      t.master = precision.master_weights ? s.master().data_ptr<float>() : nullptr;
-      t.size = std::size_t(e.param.numel());
-      t.coefficients = coefficients(o, s.step(), o.lr);
-      t.rounding_seed = rounding_seed(gi, e.index, s.step());
-      const c10::Device device = e.param.device();
-      auto call = std::find_if(calls.begin(), calls.end(), [&](const Call& c) {
-        return c.precision == precision && c.device == device;
-      });
-      if (call == calls.end()) call = calls.insert(calls.end(), {precision, device, {}});
-      call->tasks.push_back(t);
+  std::vector<std::vector<RMSpropParamState*>> states(n);
+  for (std::size_t gi = 0; gi < n; ++gi) {
+    for (const Tensor& p : params[gi]) {
+      auto& slot = state_[c10::guts::to_string(p.unsafeGetTensorImpl())];
+      if (!slot) slot = std::make_unique<RMSpropParamState>();
+      states[gi].push_back(static_cast<RMSpropParamState*>(slot.get()));
     }
-    for (const Call& call : calls) {
-      if (call.device.is_cpu()) {
-        fused_step(v, call.precision, call.tasks, kernel_);
-      } else {
-        c10::DeviceGuard guard(call.device);
-        cuda::fused_step(v, call.precision, call.tasks, current_stream(call.device));
-      }
+    for (const StateRequest& r : plan.requests(gi)) {
+      Tensor& t = slot_of(*states[gi][r.param], r.slot);
+      t = make_state(r, params[gi][r.param], t);
+      views[gi][r.param].state[std::size_t(r.slot)] = view_of(t);
     }
+  }
+  plan.run(groups, kernel_, hooks);
+  for (std::size_t gi = 0; gi < n; ++gi) {
+    for (std::size_t k = 0; k < views[gi].size(); ++k) states[gi][k]->step(views[gi][k].step);
   }
   return loss;
-}
-
-RMSpropParamState& RMSprop::prepared_state(const Entry& e, std::size_t group, const Options& o) {
-  auto& slot = state_[c10::guts::to_string(e.param.unsafeGetTensorImpl())];
-  if (!slot) slot = std::make_unique<RMSpropParamState>();
-  auto& s = static_cast<RMSpropParamState&>(*slot);
-  const Variant v = variant_of(o);
-  const auto state_type = scalar_type_of(e.precision.state);
-  ensure(s.square_avg(), v.uses_square_avg(), e.param, state_type, o.initial_accumulator_value,
-         group, e.index, "square_avg");
-  ensure(s.grad_avg(), v.uses_grad_avg(), e.param, state_type, 0.0, group, e.index, "grad_avg");
-  ensure(s.momentum_buffer(), v.uses_momentum_buffer(), e.param, state_type, 0.0, group, e.index,
-         "momentum_buffer");
-  if (e.precision.master_weights && !s.master().defined()) s.master(e.param.to(c10::kFloat));
-  ensure(s.master(), e.precision.master_weights, e.param, c10::kFloat, 0.0, group, e.index,
-         "master");
-  return s;
 }
 
 void RMSprop::save(::torch::serialize::OutputArchive& archive) const {

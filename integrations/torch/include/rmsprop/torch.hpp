@@ -18,9 +18,6 @@
 #include "rmsprop/options.hpp"
 
 namespace rmsprop::torch {
-namespace detail {
-struct Entry;
-}
 
 // A group's options: the core's rmsprop::Options with libtorch-style chained accessors.
 class RMSpropOptions : public ::torch::optim::OptimizerCloneableOptions<RMSpropOptions> {
@@ -31,24 +28,17 @@ class RMSpropOptions : public ::torch::optim::OptimizerCloneableOptions<RMSpropO
     return RMSpropOptions(Options::from_flavor(flavor));
   }
 
-#define RMSPROP_TORCH_OPTION(type, name) \
-  type name() const {                    \
-    return options_.name;                \
-  }                                      \
-  RMSpropOptions& name(type value) {     \
-    options_.name = value;               \
-    return *this;                        \
+  // A getter and a chained setter for every core option (option_list.hpp): .lr(1e-3),
+  // .alpha(0.9), .centered(true), .non_finite(NonFinitePolicy::skip), ...
+#define RMSPROP_TORCH_OPTION(type, name, init, range, keras_name, help) \
+  type name() const {                                                   \
+    return options_.name;                                               \
+  }                                                                     \
+  RMSpropOptions& name(type value) {                                    \
+    options_.name = value;                                              \
+    return *this;                                                       \
   }
-  RMSPROP_TORCH_OPTION(double, lr)
-  RMSPROP_TORCH_OPTION(double, alpha)
-  RMSPROP_TORCH_OPTION(double, eps)
-  RMSPROP_TORCH_OPTION(double, weight_decay)
-  RMSPROP_TORCH_OPTION(double, momentum)
-  RMSPROP_TORCH_OPTION(bool, centered)
-  RMSPROP_TORCH_OPTION(bool, nesterov)
-  RMSPROP_TORCH_OPTION(bool, maximize)
-  RMSPROP_TORCH_OPTION(bool, bias_correction)
-  RMSPROP_TORCH_OPTION(bool, eps_in_sqrt)
+  RMSPROP_OPTION_LIST(RMSPROP_TORCH_OPTION)
 #undef RMSPROP_TORCH_OPTION
 
   // Any option of the core by its name, as Options::set parses it; throws InvalidOption.
@@ -108,8 +98,6 @@ class RMSprop : public ::torch::optim::Optimizer {
   void set_kernel_config(const KernelConfig& config) { kernel_ = config; }
 
  private:
-  // The parameter's state with every buffer its group's options need (created or checked).
-  RMSpropParamState& prepared_state(const detail::Entry& e, std::size_t group, const Options& o);
   KernelConfig kernel_;
   bool last_step_applied_ = true;
 };

@@ -1,0 +1,311 @@
+#include "rmsprop/step_plan.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/storage.hpp"
+#include "rmsprop/cuda.hpp"
+#include "rmsprop/error.hpp"
+#include "text.hpp"
+
+namespace rmsprop {
+namespace {
+
+std::string where(std::size_t group, std::size_t index) {
+  return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
+}
+
+std::string describe(const BufferView& b) {
+  const std::string dtype =
+      b.supported_dtype ? std::string(to_string(b.dtype)) : std::string(b.dtype_name);
+  return std::to_string(b.size) + " " + dtype + " on " + b.device.str() +
+         (b.contiguous ? "" : ", not contiguous");
+}
+
+// Which state slots a parameter of `precision` reads and writes under `variant`.
+std::array<bool, kSlots> slots_used(const Variant& v, const Precision& precision) {
+  return {v.uses_square_avg(), v.uses_grad_avg(), v.uses_momentum_buffer(),
+          precision.master_weights};
+}
+
+DType slot_dtype(Slot slot, const Precision& precision) {
+  return slot == Slot::master ? DType::f32 : precision.state;
+}
+
+void check_param(const ParamView& p, std::size_t group) {
+  const std::string at = where(group, p.index);
+  if (!p.param.supported_dtype) {
+    throw InvalidArgument(at + " has dtype " + std::string(p.param.dtype_name) +
+                          ": supported are float32, float64, bfloat16 and float16");
+  }
+  if (p.param.data == nullptr && p.param.size > 0) throw InvalidArgument(at + ": data is null");
+  if (p.param.device.kind == Device::Kind::cuda && !cuda::built()) {
+    throw InvalidArgument(at + " is on " + p.param.device.str() +
+                          " but this rmsprop was built without its CUDA backend");
+  }
+  if (!p.param.contiguous) {
+    throw InvalidArgument(at + " is not contiguous (" + describe(p.param) +
+                          "): the kernel updates its memory in place");
+  }
+  const BufferView& g = p.grad;
+  if (!g.supported_dtype || g.dtype != p.param.dtype || g.size != p.param.size ||
+      !(g.device == p.param.device) || !g.contiguous) {
+    throw InvalidArgument(at + ": its gradient is " + describe(g) + ", expected " +
+                          describe({nullptr, p.param.dtype, p.param.size, p.param.device}));
+  }
+}
+
+// A present state buffer: usable as it is (true), to be converted to the precision's dtype
+// (false), or refused.
+bool check_state(const BufferView& b, Slot slot, DType wanted, const ParamView& p,
+                 std::size_t group) {
+  const BufferView expected{nullptr, wanted, p.param.size, p.param.device};
+  if (!b.supported_dtype || b.size != p.param.size || !(b.device == p.param.device) ||
+      !b.contiguous) {
+    throw InvalidArgument(where(group, p.index) + ": state '" + std::string(to_string(slot)) +
+                          "' is " + describe(b) + ", expected " + describe(expected));
+  }
+  return b.dtype == wanted;
+}
+
+std::string non_finite_message(std::size_t group, std::size_t index, const NonFiniteHit& hit) {
+  return "non-finite gradient in " + where(group, index) + " at element " +
+         std::to_string(hit.element) + ": " + format_double(hit.value) +
+         " (policy non_finite=error: nothing was changed)";
+}
+
+// The first non-finite gradient of a group, as (index into params, hit): host gradients in
+// one threaded scan, each device's through the front end's hook.
+std::optional<std::pair<std::size_t, NonFiniteHit>> find_non_finite_gradient(
+    std::span<const ParamView> params, const KernelConfig& config, const DeviceHooks& hooks) {
+  std::vector<ConstBuffer> host;
+  std::vector<std::size_t> host_index;
+  std::vector<Device> devices;
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const BufferView& g = params[k].grad;
+    if (g.data == nullptr) continue;
+    if (g.device.kind == Device::Kind::cpu) {
+      host.push_back({g.data, g.dtype, g.size});
+      host_index.push_back(k);
+    } else if (std::find(devices.begin(), devices.end(), g.device) == devices.end()) {
+      devices.push_back(g.device);
+    }
+  }
+  if (const auto hit = find_non_finite(host, config.threads)) {
+    const ConstBuffer& b = host[hit->first];
+    return std::make_pair(host_index[hit->first],
+                          NonFiniteHit{hit->first, hit->second,
+                                       kernels::load_as_double(b.dtype, b.data, hit->second)});
+  }
+  for (const Device& device : devices) {
+    if (!hooks.scan) throw InvalidArgument("gradients on " + device.str() + " but no device scan");
+    std::vector<ConstBuffer> on_device;
+    std::vector<std::size_t> index;
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const BufferView& g = params[k].grad;
+      if (g.data == nullptr || !(g.device == device)) continue;
+      on_device.push_back({g.data, g.dtype, g.size});
+      index.push_back(k);
+    }
+    if (const auto hit = hooks.scan(on_device, device)) {
+      return std::make_pair(index[hit->buffer], *hit);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string Device::str() const {
+  return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+std::string_view to_string(Slot slot) {
+  switch (slot) {
+    case Slot::square_avg:
+      return "square_avg";
+    case Slot::grad_avg:
+      return "grad_avg";
+    case Slot::momentum_buffer:
+      return "momentum_buffer";
+    case Slot::master:
+      return "master_weights";
+  }
+  return "?";
+}
+
+std::string precision_problem(DType dtype, const Options& o) {
+  if (dtype == DType::f64 && o.state_dtype == StateDType::bfloat16) {
+    return "float64 parameters keep float64 state; state_dtype=bfloat16 is for float32 and "
+           "16-bit parameters";
+  }
+  if (dtype == DType::f16 && o.stochastic_rounding) {
+    return "stochastic_rounding is for bfloat16 parameters, not float16";
+  }
+  if (!precision_for(dtype, o).supported()) {
+    try {
+      check_precision(precision_for(dtype, o));
+    } catch (const InvalidArgument& e) {
+      return e.what();
+    }
+  }
+  return "";
+}
+
+void initialize_state(const StateRequest& r, const ParamView& p, void* buffer) {
+  const BufferView& old = p.state[std::size_t(r.slot)];
+  for (std::size_t i = 0; i < r.size; ++i) {
+    double x = r.value;
+    if (r.init == StateRequest::Init::from_param) {
+      x = kernels::load_as_double(p.param.dtype, p.param.data, i);
+    } else if (r.init == StateRequest::Init::from_old) {
+      x = kernels::load_as_double(old.dtype, old.data, i);
+    }
+    kernels::store_from_double(r.dtype, buffer, i, x);
+  }
+}
+
+StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config,
+                   const DeviceHooks& hooks) {
+  requests_.resize(groups.size());
+  precisions_.resize(groups.size());
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const GroupView& g = groups[gi];
+    const Options& o = *g.options;
+    o.validate();
+    if (!(g.lr >= 0) || !std::isfinite(g.lr)) {
+      throw InvalidOption("invalid learning rate " + format_double(g.lr) + " in group " +
+                          std::to_string(g.group) + ": must be finite and >= 0");
+    }
+    const Variant v = variant_of(o);
+    for (const ParamView& p : g.params) {
+      precisions_[gi].push_back(Precision{});
+      if (p.grad.data == nullptr) continue;
+      check_param(p, g.group);
+      if (const std::string problem = precision_problem(p.param.dtype, o); !problem.empty()) {
+        throw InvalidArgument(where(g.group, p.index) + ": " + problem);
+      }
+      const Precision precision = precision_for(p.param.dtype, o);
+      precisions_[gi].back() = precision;
+      ++stepping_;
+      if (p.param.size == 0) continue;  // nothing to read or write
+      const auto used = slots_used(v, precision);
+      for (std::size_t s = 0; s < kSlots; ++s) {
+        const Slot slot = Slot(s);
+        const DType dtype = slot_dtype(slot, precision);
+        const BufferView& b = p.state[s];
+        // state this variant does not use is kept, in the state dtype (a later step may use
+        // it again); an unused master copy is left alone
+        if (!used[s] && (b.data == nullptr || slot == Slot::master)) continue;
+        StateRequest r{std::size_t(&p - g.params.data()), slot, dtype, p.param.size};
+        if (b.data != nullptr) {
+          if (check_state(b, slot, dtype, p, g.group)) continue;
+          r.init = StateRequest::Init::from_old;
+        } else if (slot == Slot::master) {
+          r.init = StateRequest::Init::from_param;
+        } else if (slot == Slot::square_avg) {
+          r.value = o.initial_accumulator_value;
+        }
+        requests_[gi].push_back(r);
+      }
+    }
+  }
+  // The non-finite policies, after every other check: a refused step names the first
+  // problem, whatever it is, and changes nothing.
+  for (const GroupView& g : groups) {
+    if (g.options->non_finite == NonFinitePolicy::propagate) continue;
+    const auto hit = find_non_finite_gradient(g.params, config, hooks);
+    if (!hit) continue;
+    if (g.options->non_finite == NonFinitePolicy::error) {
+      throw NonFiniteError(non_finite_message(g.group, g.params[hit->first].index, hit->second));
+    }
+    skipped_ = true;
+  }
+  if (skipped_) {
+    for (auto& r : requests_) r.clear();
+    for (const GroupView& g : groups) {  // the rare path: count the parameters concerned
+      for (const ParamView& p : g.params) {
+        if (p.grad.data != nullptr && p.grad.device.kind == Device::Kind::cpu)
+          non_finite_ += find_non_finite(p.grad.dtype, p.grad.data, p.grad.size, nullptr);
+      }
+    }
+  }
+}
+
+void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config,
+                   const DeviceHooks& hooks) const {
+  if (skipped_) return;
+  if (groups.size() != precisions_.size()) {
+    throw InvalidArgument("StepPlan::run: " + std::to_string(groups.size()) +
+                          " groups for a plan of " + std::to_string(precisions_.size()));
+  }
+  // The front end's state, checked again: a missing or misfit buffer is an error, never a
+  // wild pointer in a kernel.
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const GroupView& g = groups[gi];
+    const Variant v = variant_of(*g.options);
+    for (std::size_t k = 0; k < g.params.size(); ++k) {
+      const ParamView& p = g.params[k];
+      if (p.grad.data == nullptr || p.param.size == 0) continue;
+      const auto used = slots_used(v, precisions_[gi][k]);
+      for (std::size_t s = 0; s < kSlots; ++s) {
+        if (!used[s]) continue;
+        const DType dtype = slot_dtype(Slot(s), precisions_[gi][k]);
+        if (p.state[s].data == nullptr || !check_state(p.state[s], Slot(s), dtype, p, g.group)) {
+          throw InvalidArgument(where(g.group, p.index) + ": state '" +
+                                std::string(to_string(Slot(s))) + "' was not provided as " +
+                                std::string(to_string(dtype)) + " before the step");
+        }
+      }
+    }
+  }
+  struct Call {
+    Precision precision;
+    Device device;
+    std::vector<TensorTask> tasks;
+  };
+  std::vector<Call> calls;
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const GroupView& g = groups[gi];
+    const Variant v = variant_of(*g.options);
+    const CoefficientRecipe recipe = coefficient_recipe(*g.options);
+    calls.clear();
+    for (std::size_t k = 0; k < g.params.size(); ++k) {
+      ParamView& p = g.params[k];
+      if (p.grad.data == nullptr) continue;
+      ++p.step;
+      const Precision& precision = precisions_[gi][k];
+      TensorTask t;
+      t.param = p.param.data;
+      t.grad = p.grad.data;
+      t.square_avg = p.state[std::size_t(Slot::square_avg)].data;
+      t.grad_avg = p.state[std::size_t(Slot::grad_avg)].data;
+      t.momentum_buffer = p.state[std::size_t(Slot::momentum_buffer)].data;
+      t.master = precision.master_weights
+                     ? static_cast<float*>(p.state[std::size_t(Slot::master)].data)
+                     : nullptr;
+      t.size = p.param.size;
+      t.coefficients = recipe.at(p.step, g.lr);
+      t.rounding_seed = rounding_seed(g.group, p.index, p.step);
+      auto call = std::find_if(calls.begin(), calls.end(), [&](const Call& c) {
+        return c.precision == precision && c.device == p.param.device;
+      });
+      if (call == calls.end()) call = calls.insert(calls.end(), {precision, p.param.device, {}});
+      call->tasks.push_back(t);
+    }
+    for (const Call& call : calls) {
+      if (call.device.kind == Device::Kind::cpu) {
+        fused_step(v, call.precision, call.tasks, config);
+      } else {
+        if (!hooks.launch)
+          throw InvalidArgument("tensors on " + call.device.str() + " but no launch hook");
+        hooks.launch(call.device, [&](void* stream) {
+          cuda::fused_step(v, call.precision, call.tasks, stream);
+        });
+      }
+    }
+  }
+}
+
+}  // namespace rmsprop
