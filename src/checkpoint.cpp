@@ -92,11 +92,6 @@ std::vector<std::byte> read_file(const std::filesystem::path& path) {
   return bytes;
 }
 
-struct LoadedParam {
-  std::int64_t step = 0;
-  ParamState state;
-};
-
 void copy_buffer(Reader& r, AlignedBuffer& buffer, std::size_t bytes, const char* what) {
   const std::byte* src = r.take(bytes, what);
   buffer = AlignedBuffer(bytes);
@@ -277,9 +272,9 @@ void Optimizer::load(const std::filesystem::path& path) {
       if (s.step < 0) fail(at + " has a negative step count " + std::to_string(s.step));
       const auto state_dtype = r.get<std::uint8_t>("state dtype");
       const bool half = p.dtype == DType::bf16 || p.dtype == DType::f16;
-      const bool state_ok = p.dtype == DType::f64 ? state_dtype == std::uint8_t(DType::f64)
-                                                  : (state_dtype == std::uint8_t(DType::f32) ||
-                                                     state_dtype == std::uint8_t(DType::bf16));
+      // the one precision rule (Precision::supported), for the state alone
+      const bool state_ok = state_dtype < dtype_table().size() &&
+                            Precision{p.dtype, DType(state_dtype), false, false}.supported();
       if (!state_ok) {
         fail(at + " has state dtype code " + std::to_string(state_dtype) + ", invalid for " +
              std::string(to_string(p.dtype)) + " parameters");

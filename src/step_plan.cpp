@@ -37,9 +37,13 @@ void check_param(const ParamView& p, std::size_t group) {
   const std::string at = where(group, p.index);
   if (!p.param.supported_dtype) {
     throw InvalidArgument(at + " has dtype " + std::string(p.param.dtype_name) +
-                          ": supported are float32, float64, bfloat16 and float16");
+                          ": supported are " + dtype_names());
   }
   if (p.param.data == nullptr && p.param.size > 0) throw InvalidArgument(at + ": data is null");
+  if (p.param.device.kind == Device::Kind::other) {
+    throw InvalidArgument(at + " is on " + p.param.device.str() +
+                          ": rmsprop steps tensors on the CPU or on a CUDA device");
+  }
   if (p.param.device.kind == Device::Kind::cuda && !cuda::built()) {
     throw InvalidArgument(at + " is on " + p.param.device.str() +
                           " but this rmsprop was built without its CUDA backend");
@@ -75,22 +79,44 @@ std::string non_finite_message(std::size_t group, std::size_t index, const NonFi
          " (policy non_finite=error: nothing was changed)";
 }
 
-// The first non-finite gradient of a group, as (index into params, hit): host gradients in
-// one threaded scan, each device's through the front end's hook.
+void launch(const DeviceHooks& hooks, Device device, const std::function<void(void*)>& body) {
+  if (!hooks.launch) {
+    throw InvalidArgument("tensors on " + device.str() + " but the front end gave no launch hook");
+  }
+  hooks.launch(device, body);
+}
+
+// The gradients of `g` on `device`, with their parameters' indices in the group.
+std::pair<std::vector<ConstBuffer>, std::vector<std::size_t>> device_gradients(const GroupView& g,
+                                                                               Device device) {
+  std::pair<std::vector<ConstBuffer>, std::vector<std::size_t>> out;
+  for (const ParamView& p : g.params) {
+    if (p.grad.data == nullptr || !(p.grad.device == device)) continue;
+    out.first.push_back({p.grad.data, p.grad.dtype, p.grad.size});
+    out.second.push_back(p.index);
+  }
+  return out;
+}
+
+// The first non-finite gradient of a group, as (the parameter's index in the group, hit):
+// host gradients in one threaded scan, each device's through the front end's hook.
 std::optional<std::pair<std::size_t, NonFiniteHit>> find_non_finite_gradient(
-    std::span<const ParamView> params, const KernelConfig& config, const DeviceHooks& hooks) {
+    const GroupView& g, const KernelConfig& config, const DeviceHooks& hooks) {
   std::vector<ConstBuffer> host;
   std::vector<std::size_t> host_index;
   std::vector<Device> devices;
-  for (std::size_t k = 0; k < params.size(); ++k) {
-    const BufferView& g = params[k].grad;
-    if (g.data == nullptr) continue;
-    if (g.device.kind == Device::Kind::cpu) {
-      host.push_back({g.data, g.dtype, g.size});
-      host_index.push_back(k);
-    } else if (std::find(devices.begin(), devices.end(), g.device) == devices.end()) {
-      devices.push_back(g.device);
+  for (const ParamView& p : g.params) {
+    if (p.grad.data == nullptr) continue;
+    if (p.grad.device.kind == Device::Kind::cpu) {
+      host.push_back({p.grad.data, p.grad.dtype, p.grad.size});
+      host_index.push_back(p.index);
+    } else if (std::find(devices.begin(), devices.end(), p.grad.device) == devices.end()) {
+      devices.push_back(p.grad.device);
     }
+  }
+  for (const OtherGradient& other : g.other_gradients) {
+    host.push_back(other.values);
+    host_index.push_back(other.index);
   }
   if (const auto hit = find_non_finite(host, config.threads)) {
     const ConstBuffer& b = host[hit->first];
@@ -99,26 +125,70 @@ std::optional<std::pair<std::size_t, NonFiniteHit>> find_non_finite_gradient(
                                        kernels::load_as_double(b.dtype, b.data, hit->second)});
   }
   for (const Device& device : devices) {
-    if (!hooks.scan) throw InvalidArgument("gradients on " + device.str() + " but no device scan");
-    std::vector<ConstBuffer> on_device;
-    std::vector<std::size_t> index;
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      const BufferView& g = params[k].grad;
-      if (g.data == nullptr || !(g.device == device)) continue;
-      on_device.push_back({g.data, g.dtype, g.size});
-      index.push_back(k);
-    }
-    if (const auto hit = hooks.scan(on_device, device)) {
-      return std::make_pair(index[hit->buffer], *hit);
-    }
+    const auto [on_device, index] = device_gradients(g, device);
+    std::optional<cuda::NonFiniteValue> hit;
+    launch(hooks, device, [&](void* stream) { hit = cuda::find_non_finite(on_device, stream); });
+    if (hit)
+      return std::make_pair(index[hit->buffer],
+                            NonFiniteHit{hit->buffer, hit->element, hit->value});
   }
   return std::nullopt;
 }
 
+// A capturable group's rules: one CUDA device, a device step count per parameter, and a
+// non-finite policy decided on the device.
+void check_capturable(const GroupView& g) {
+  const std::string at = "group " + std::to_string(g.group);
+  const Options& o = *g.options;
+  if (o.non_finite == NonFinitePolicy::error) {
+    throw InvalidOption(at +
+                        " is capturable with non_finite=error: raising needs a host read of "
+                        "every step's gradients; use non_finite=skip (decided on the device) "
+                        "or propagate");
+  }
+  if (o.non_finite == NonFinitePolicy::skip && g.device_skip == nullptr) {
+    throw InvalidArgument(at + " is capturable with non_finite=skip but has no device flag");
+  }
+  if (!g.other_gradients.empty()) {
+    throw InvalidArgument(at + " is capturable: sparse gradients are not (they step on the CPU)");
+  }
+  const ParamView* first = nullptr;
+  for (const ParamView& p : g.params) {
+    if (p.grad.data == nullptr) continue;
+    if (p.param.device.kind != Device::Kind::cuda) {
+      throw InvalidArgument(where(g.group, p.index) + " is on " + p.param.device.str() +
+                            ": a capturable group steps CUDA tensors only");
+    }
+    if (first != nullptr && !(p.param.device == first->param.device)) {
+      throw InvalidArgument(where(g.group, p.index) + " is on " + p.param.device.str() +
+                            ", parameter " + std::to_string(first->index) + " on " +
+                            first->param.device.str() +
+                            ": a capturable group's parameters share one device");
+    }
+    if (p.device_step == nullptr) {
+      throw InvalidArgument(where(g.group, p.index) + " has no device step count (capturable)");
+    }
+    if (first == nullptr) first = &p;
+  }
+}
+
 }  // namespace
 
+void* unread_data() {
+  static std::max_align_t unread;
+  return &unread;
+}
+
 std::string Device::str() const {
-  return kind == Kind::cpu ? "cpu" : "cuda:" + std::to_string(index);
+  switch (kind) {
+    case Kind::cpu:
+      return "cpu";
+    case Kind::cuda:
+      return "cuda:" + std::to_string(index);
+    case Kind::other:
+      break;
+  }
+  return std::string(name);
 }
 
 std::string_view to_string(Slot slot) {
@@ -178,6 +248,7 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
       throw InvalidOption("invalid learning rate " + format_double(g.lr) + " in group " +
                           std::to_string(g.group) + ": must be finite and >= 0");
     }
+    if (g.device_lr != nullptr) check_capturable(g);
     const Variant v = variant_of(o);
     for (const ParamView& p : g.params) {
       precisions_[gi].push_back(Precision{});
@@ -212,13 +283,14 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
     }
   }
   // The non-finite policies, after every other check: a refused step names the first
-  // problem, whatever it is, and changes nothing.
+  // problem, whatever it is, and changes nothing. Capturable groups flag theirs on the device
+  // (queued before any kernel of the step).
   for (const GroupView& g : groups) {
-    if (g.options->non_finite == NonFinitePolicy::propagate) continue;
-    const auto hit = find_non_finite_gradient(g.params, config, hooks);
+    if (g.options->non_finite == NonFinitePolicy::propagate || g.device_lr != nullptr) continue;
+    const auto hit = find_non_finite_gradient(g, config, hooks);
     if (!hit) continue;
     if (g.options->non_finite == NonFinitePolicy::error) {
-      throw NonFiniteError(non_finite_message(g.group, g.params[hit->first].index, hit->second));
+      throw NonFiniteError(non_finite_message(g.group, hit->first, hit->second));
     }
     skipped_ = true;
   }
@@ -229,6 +301,19 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
         if (p.grad.data != nullptr && p.grad.device.kind == Device::Kind::cpu)
           non_finite_ += find_non_finite(p.grad.dtype, p.grad.data, p.grad.size, nullptr);
       }
+      for (const OtherGradient& o : g.other_gradients)
+        non_finite_ += find_non_finite(o.values.dtype, o.values.data, o.values.size, nullptr);
+    }
+    return;
+  }
+  for (const GroupView& g : groups) {
+    if (g.device_lr == nullptr || g.options->non_finite != NonFinitePolicy::skip) continue;
+    for (const ParamView& p : g.params) {
+      if (p.grad.data == nullptr) continue;
+      const auto on_device = device_gradients(g, p.grad.device).first;
+      launch(hooks, p.grad.device,
+             [&](void* stream) { cuda::flag_non_finite(on_device, g.device_skip, stream); });
+      break;  // one device per capturable group
     }
   }
 }
@@ -264,6 +349,7 @@ void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config
     Precision precision;
     Device device;
     std::vector<TensorTask> tasks;
+    std::vector<std::int64_t*> steps;  // capturable: the device step counts
   };
   std::vector<Call> calls;
   for (std::size_t gi = 0; gi < groups.size(); ++gi) {
@@ -271,10 +357,11 @@ void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config
     const Variant v = variant_of(*g.options);
     const CoefficientRecipe recipe = coefficient_recipe(*g.options);
     calls.clear();
+    const bool capturable = g.device_lr != nullptr;
     for (std::size_t k = 0; k < g.params.size(); ++k) {
       ParamView& p = g.params[k];
       if (p.grad.data == nullptr) continue;
-      ++p.step;
+      if (!capturable) ++p.step;
       const Precision& precision = precisions_[gi][k];
       TensorTask t;
       t.param = p.param.data;
@@ -286,22 +373,30 @@ void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config
                      ? static_cast<float*>(p.state[std::size_t(Slot::master)].data)
                      : nullptr;
       t.size = p.param.size;
-      t.coefficients = recipe.at(p.step, g.lr);
-      t.rounding_seed = rounding_seed(g.group, p.index, p.step);
+      // capturable: the device counts the step, derives the coefficients and mixes the
+      // step into the seed
+      t.coefficients = capturable ? Coefficients<double>{} : recipe.at(p.step, g.lr);
+      t.rounding_seed = rounding_seed(g.group, p.index, capturable ? 0 : p.step);
       auto call = std::find_if(calls.begin(), calls.end(), [&](const Call& c) {
         return c.precision == precision && c.device == p.param.device;
       });
-      if (call == calls.end()) call = calls.insert(calls.end(), {precision, p.param.device, {}});
+      if (call == calls.end())
+        call = calls.insert(calls.end(), {precision, p.param.device, {}, {}});
       call->tasks.push_back(t);
+      call->steps.push_back(p.device_step);
     }
     for (const Call& call : calls) {
       if (call.device.kind == Device::Kind::cpu) {
         fused_step(v, call.precision, call.tasks, config);
       } else {
-        if (!hooks.launch)
-          throw InvalidArgument("tensors on " + call.device.str() + " but no launch hook");
-        hooks.launch(call.device, [&](void* stream) {
-          cuda::fused_step(v, call.precision, call.tasks, stream);
+        launch(hooks, call.device, [&](void* stream) {
+          if (capturable) {
+            const bool skip = g.options->non_finite == NonFinitePolicy::skip;
+            cuda::capturable_step(*g.options, call.precision, call.tasks, call.steps,
+                                  {g.device_lr, skip ? g.device_skip : nullptr}, stream);
+          } else {
+            cuda::fused_step(v, call.precision, call.tasks, stream);
+          }
         });
       }
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -456,6 +457,63 @@ TEST(StepPlanner, Bfloat16StochasticRoundingIsBitwiseTheSameFromCppAndLibtorch) 
     lib.step();
   }
   EXPECT_EQ(std::memcmp(w.data(), p.data_ptr(), n * sizeof(rmsprop::bfloat16)), 0);
+}
+
+// The recorded run of tests/recorded/bf16_stochastic_rounding.txt (its header says how the
+// values are made): the C++ and libtorch optimizers give these bits here, and the Python
+// optimizer and rmsprop.step give them in python/tests, so all four front ends agree.
+std::uint64_t fnv1a(const void* data, std::size_t bytes) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::size_t i = 0; i < bytes; ++i) {
+    h = (h ^ static_cast<const unsigned char*>(data)[i]) * 0x100000001b3ull;
+  }
+  return h;
+}
+
+TEST(StepPlanner, Bfloat16StochasticRoundingGivesTheRecordedBits) {
+  rmsprop::Options o;
+  o.lr = 1e-2, o.momentum = 0.9, o.stochastic_rounding = true, o.master_weights = false;
+  const std::size_t sizes[] = {3000, 77};
+  std::vector<std::vector<rmsprop::bfloat16>> w(2), g(2);
+  std::vector<::torch::Tensor> t(2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t j = 0; j < sizes[i]; ++j) {
+      w[i].push_back(rmsprop::to_bfloat16(float(int((j * 37 + i * 11) % 257) - 128) / 64.0f));
+    }
+    g[i].resize(sizes[i]);
+    t[i] = ::torch::empty({std::int64_t(sizes[i])}, ::torch::kBFloat16);
+    std::memcpy(t[i].data_ptr(), w[i].data(), sizes[i] * 2);
+  }
+  rmsprop::Optimizer cpp({rmsprop::Param::of(w[0], g[0]), rmsprop::Param::of(w[1], g[1])}, o);
+  rmsprop::torch::RMSprop lib({t[0], t[1]}, rmsprop::torch::RMSpropOptions(o));
+  for (std::size_t s = 1; s <= 5; ++s) {
+    for (std::size_t i = 0; i < 2; ++i) {
+      for (std::size_t j = 0; j < sizes[i]; ++j) {
+        g[i][j] = rmsprop::to_bfloat16(float(int((j * 13 + i * 7 + s * 29) % 101) - 50) / 32.0f);
+      }
+      auto grad = ::torch::empty({std::int64_t(sizes[i])}, ::torch::kBFloat16);
+      std::memcpy(grad.data_ptr(), g[i].data(), sizes[i] * 2);
+      t[i].mutable_grad() = grad;
+    }
+    cpp.step();
+    lib.step();
+  }
+  std::ifstream recorded(std::string(RMSPROP_RECORDED_DIR) + "/bf16_stochastic_rounding.txt");
+  ASSERT_TRUE(recorded) << "tests/recorded/bf16_stochastic_rounding.txt is missing";
+  std::string line;
+  std::vector<std::string> hashes;
+  while (std::getline(recorded, line)) {
+    if (!line.empty() && line[0] != '#') hashes.push_back(line);
+  }
+  ASSERT_EQ(hashes.size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx",
+                  static_cast<unsigned long long>(fnv1a(w[i].data(), sizes[i] * 2)));
+    EXPECT_EQ(hashes[i], text) << "parameter " << i << " (C++ optimizer)";
+    EXPECT_EQ(std::memcmp(w[i].data(), t[i].data_ptr(), sizes[i] * 2), 0)
+        << "parameter " << i << ": libtorch differs from C++";
+  }
 }
 
 }  // namespace

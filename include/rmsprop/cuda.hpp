@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -77,5 +78,16 @@ void capturable_step(const Options& options, const Precision& precision,
 // non-finite policy `skip` entirely on the device.
 void flag_non_finite(std::span<const ConstBuffer> buffers, std::int32_t* flag,
                      Stream stream = nullptr);
+
+// The first NaN or ±inf among device buffers (in list order): which buffer, which element,
+// its value; nullopt when every element is finite. Synchronizes `stream` once (a flag read);
+// only when there is one, the flagged buffers are copied to the host to find it.
+struct NonFiniteValue {
+  std::size_t buffer = 0;
+  std::size_t element = 0;
+  double value = 0;
+};
+std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer> buffers,
+                                              Stream stream = nullptr);
 
 }  // namespace rmsprop::cuda

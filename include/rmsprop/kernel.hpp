@@ -11,15 +11,10 @@
 #include <string_view>
 #include <utility>
 
+#include "rmsprop/dtype.hpp"
 #include "rmsprop/rule.hpp"
 
 namespace rmsprop {
-
-// Storage types. bf16 and f16 values are computed in float32 (see half.hpp).
-enum class DType : std::uint8_t { f32, f64, bf16, f16 };
-
-std::string_view to_string(DType dtype);  // "float32", "float64", "bfloat16", "float16"
-std::size_t size_of(DType dtype);
 
 // How a step stores its values. Supported combinations:
 //   param float64: state float64.

@@ -131,20 +131,12 @@ inline Coefficients<double> coefficients(const Options& options, std::int64_t st
   return coefficient_recipe(options).at(step, lr);
 }
 
-// Arithmetic for plain floating-point values: the reference, the tails, CUDA registers.
-// SIMD kernels pass their own Ops with the same members over vectors.
-template <class T>
-struct ScalarOps {
-  using V = T;
-  RMSPROP_HOST_DEVICE static V set(T x) { return x; }
-  RMSPROP_HOST_DEVICE static V add(V a, V b) { return a + b; }
-  RMSPROP_HOST_DEVICE static V sub(V a, V b) { return a - b; }
-  RMSPROP_HOST_DEVICE static V mul(V a, V b) { return a * b; }
-  RMSPROP_HOST_DEVICE static V div(V a, V b) { return a / b; }
-  RMSPROP_HOST_DEVICE static V sqrt(V a) { return rmsprop::detail::sqrt(a); }
-  // Not fmax: a select keeps the loop vectorizable and maps NaN to 0 only via the compare.
-  RMSPROP_HOST_DEVICE static V max0(V a) { return a > V(0) ? a : V(0); }
-};
+// max(a, 0) as a select, not fmax: a select keeps the loops vectorizable (GCC does not
+// vectorize fmaxf) and maps NaN to 0 only through the compare.
+template <class V>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE V max0(V a) {
+  return a > V(0) ? a : V(0);
+}
 
 // One element's values; the buffers a variant does not use are left untouched.
 template <class V>
@@ -156,54 +148,50 @@ struct Element {
   V momentum_buffer;
 };
 
-template <Variant kV, class Ops, class V = typename Ops::V>
+// The rule for one element, in plain arithmetic on V (float, double): every kernel — the
+// reference, the CPU loops that the compiler vectorizes, CUDA threads — instantiates this one
+// function, so the operations and their order are the same everywhere (bitwise results).
+template <Variant kV, class V>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void update(Element<V>& e, const Coefficients<V>& c) {
-  V g = Ops::mul(e.grad, c.grad_sign);
+  V g = e.grad * c.grad_sign;
   V theta = e.param;
   // θ − κ·θ, not θ·(1 − κ): 1 − κ rounded to float32 is off by up to 2^-24 relative, the same
   // way every step, and that drifts θ by ~100 ulps over 200 steps (measured against Keras).
-  if constexpr (kV.weight_decay == WeightDecay::decoupled) {
-    theta = Ops::sub(theta, Ops::mul(c.weight_decay, theta));
-  }
-  if constexpr (kV.weight_decay == WeightDecay::coupled) {
-    g = Ops::add(g, Ops::mul(c.weight_decay, theta));
-  }
+  if constexpr (kV.weight_decay == WeightDecay::decoupled) theta = theta - c.weight_decay * theta;
+  if constexpr (kV.weight_decay == WeightDecay::coupled) g = g + c.weight_decay * theta;
 
   V u = g;
   if constexpr (kV.uses_square_avg()) {
-    e.square_avg =
-        Ops::add(Ops::mul(e.square_avg, c.sq_decay), Ops::mul(Ops::mul(c.sq_gain, g), g));
-    V w = Ops::mul(e.square_avg, c.sq_correction);
+    e.square_avg = e.square_avg * c.sq_decay + (c.sq_gain * g) * g;
+    V w = e.square_avg * c.sq_correction;
     V m_hat{};
     if constexpr (kV.uses_grad_avg()) {
-      e.grad_avg = Ops::add(e.grad_avg, Ops::mul(c.avg_gain, Ops::sub(g, e.grad_avg)));
-      m_hat = Ops::mul(e.grad_avg, c.avg_correction);
+      e.grad_avg = e.grad_avg + c.avg_gain * (g - e.grad_avg);
+      m_hat = e.grad_avg * c.avg_correction;
     }
-    if constexpr (kV.centered) w = Ops::max0(Ops::sub(w, Ops::mul(m_hat, m_hat)));
+    if constexpr (kV.centered) w = max0(w - m_hat * m_hat);
     V d;
     if constexpr (kV.eps_in_sqrt) {
-      d = Ops::sqrt(Ops::add(w, c.eps));
+      d = detail::sqrt(w + c.eps);
     } else {
-      d = Ops::add(Ops::sqrt(w), c.eps);
+      d = detail::sqrt(w) + c.eps;
     }
-    u = Ops::div(kV.numerator == Numerator::grad_avg ? m_hat : g, d);
+    u = (kV.numerator == Numerator::grad_avg ? m_hat : g) / d;
   }
 
   if constexpr (kV.momentum == MomentumKind::none) {
-    e.param = Ops::sub(theta, Ops::mul(c.lr, u));
+    e.param = theta - c.lr * u;
   } else if constexpr (kV.lr_in_momentum) {
-    V lr_u = Ops::mul(c.lr, u);
-    e.momentum_buffer = Ops::add(Ops::mul(c.momentum, e.momentum_buffer), lr_u);
-    V applied = kV.momentum == MomentumKind::nesterov
-                    ? Ops::add(lr_u, Ops::mul(c.momentum, e.momentum_buffer))
-                    : e.momentum_buffer;
-    e.param = Ops::sub(theta, applied);
+    V lr_u = c.lr * u;
+    e.momentum_buffer = c.momentum * e.momentum_buffer + lr_u;
+    V applied = kV.momentum == MomentumKind::nesterov ? lr_u + c.momentum * e.momentum_buffer
+                                                      : e.momentum_buffer;
+    e.param = theta - applied;
   } else {
-    e.momentum_buffer = Ops::add(Ops::mul(c.momentum, e.momentum_buffer), u);
-    V applied = kV.momentum == MomentumKind::nesterov
-                    ? Ops::add(u, Ops::mul(c.momentum, e.momentum_buffer))
-                    : e.momentum_buffer;
-    e.param = Ops::sub(theta, Ops::mul(c.lr, applied));
+    e.momentum_buffer = c.momentum * e.momentum_buffer + u;
+    V applied = kV.momentum == MomentumKind::nesterov ? u + c.momentum * e.momentum_buffer
+                                                      : e.momentum_buffer;
+    e.param = theta - c.lr * applied;
   }
 }
 

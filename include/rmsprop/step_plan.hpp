@@ -34,11 +34,12 @@ namespace rmsprop {
 
 // Where a buffer lives.
 struct Device {
-  enum class Kind : std::uint8_t { cpu, cuda };
+  enum class Kind : std::uint8_t { cpu, cuda, other };
   Kind kind = Kind::cpu;
   int index = 0;
+  std::string_view name;  // Kind::other: the front end's name of it ("meta"), refused by name
   bool operator==(const Device&) const = default;
-  std::string str() const;  // "cpu", "cuda:0"
+  std::string str() const;  // "cpu", "cuda:0", the name
 };
 
 // A parameter's optimizer state buffers.
@@ -57,6 +58,10 @@ struct BufferView {
   std::string_view dtype_name;  // the front end's name of an unsupported dtype
 };
 
+// The data pointer of a present buffer that has none (an empty tensor's, a meta tensor's
+// may be null): the planner reads null as absent, and never reads through this one.
+void* unread_data();
+
 // One parameter of a group, as it stands before the step.
 struct ParamView {
   BufferView param;
@@ -64,6 +69,15 @@ struct ParamView {
   std::array<BufferView, kSlots> state{};
   std::int64_t step = 0;  // steps taken so far; run() counts this one
   std::size_t index = 0;  // its index in the group: messages and rounding seeds
+  // A capturable group's step count: a device int64 the kernel counts (`step` is unused).
+  std::int64_t* device_step = nullptr;
+};
+
+// A gradient the front end steps itself (a sparse row gradient's values) but that the
+// non-finite policy reads with the others: `index` is its parameter's index in the group.
+struct OtherGradient {
+  std::size_t index = 0;
+  ConstBuffer values;
 };
 
 // A state buffer the front end must provide before run(): `size` values of `dtype` on the
@@ -92,6 +106,14 @@ struct GroupView {
   double lr = 0;          // this step's learning rate (after any schedule)
   std::size_t group = 0;  // its index: messages and rounding seeds
   std::span<ParamView> params;
+  std::span<const OtherGradient> other_gradients;  // host buffers only
+  // Capturable (CUDA graphs; cuda::capturable_step): nothing of the step is read on the host.
+  // Non-null: the learning rate is this device float64 (`lr` unused), every parameter is on
+  // one CUDA device with its ParamView::device_step, and the non-finite policy skip is decided
+  // on the device into *device_skip (a device int32 the front end zeroes before the step;
+  // required with skip); policy error, which needs a host read, is refused.
+  const double* device_lr = nullptr;
+  std::int32_t* device_skip = nullptr;
 };
 
 // The first non-finite value among buffers: which buffer, which element, its value.
@@ -101,10 +123,10 @@ struct NonFiniteHit {
   double value = 0;
 };
 
-// What the planner needs of a front end for CUDA tensors: a non-finite scan of device
-// buffers, and a context to launch in (the device made current, the stream to queue on).
+// What the planner needs of a front end for CUDA tensors: a context to queue work in (the
+// device made current, the stream the front end's own work is queued on). The non-finite
+// scan (cuda::find_non_finite, cuda::flag_non_finite) and the kernels run in it, in order.
 struct DeviceHooks {
-  std::function<std::optional<NonFiniteHit>(std::span<const ConstBuffer>, Device)> scan;
   std::function<void(Device, const std::function<void(void* stream)>&)> launch;
 };
 

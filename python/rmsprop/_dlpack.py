@@ -39,8 +39,7 @@ def step(params, grads, state, *, step, lr=None, stream=None, threads=0, flavor=
     available here (use ``rmsprop.torch.RMSprop``).
     """
     resolved = resolve(flavor, options)
-    normalized = resolved.to_dict()
-    if normalized["master_weights"]:
+    if resolved.to_dict()["master_weights"]:
         raise ValueError("rmsprop.step: master_weights is not available for DLPack arrays")
     params, grads = list(params), list(grads)
     if len(grads) != len(params):
@@ -50,32 +49,16 @@ def step(params, grads, state, *, step, lr=None, stream=None, threads=0, flavor=
         if name not in state or len(state[name]) != len(params):
             raise ValueError(f"rmsprop.step: state[{name!r}] must hold one array per parameter "
                              f"(the options use {', '.join(names) or 'no state'})")
-    if not isinstance(step, int) or step < 1:
+    if not isinstance(step, int) or isinstance(step, bool) or step < 1:
         raise ValueError(f"rmsprop.step: step={step!r} must be an int >= 1")
     protocol_stream = 1 if stream is None else int(stream)
-    views, by_kind = [], {}
-    for i, (p, g) in enumerate(zip(params, grads)):
-        pv, gv = _view(p, f"parameter {i}", protocol_stream), _view(g, f"gradient {i}",
-                                                                    protocol_stream)
-        buffers = [_view(state[n][i], f"state[{n!r}][{i}]", protocol_stream) for n in names]
-        views += [pv, gv] + buffers  # alive until the kernel call returns (NOTE: [lifetimes])
-        state_dtype = ("float64" if pv.dtype == "float64"
-                       else "bfloat16" if normalized["state_dtype"] == "bfloat16" else "float32")
-        for what, v, dtype in [(f"gradient {i}", gv, pv.dtype)] + \
-                [(f"state[{n!r}][{i}]", b, state_dtype) for n, b in zip(names, buffers)]:
-            if v.dtype != dtype or v.numel != pv.numel or v.device != pv.device:
-                raise ValueError(f"rmsprop.step: {what} is {v.numel} {v.dtype} on {v.device}; "
-                                 f"expected {pv.numel} {dtype} on {pv.device} (parameter {i})")
-        ptr = dict(zip(names, (b.data for b in buffers)))
-        task = (pv.data, gv.data, ptr.get("square_avg", 0), ptr.get("grad_avg", 0),
-                ptr.get("momentum_buffer", 0), 0, pv.numel, step)
-        by_kind.setdefault((pv.device, pv.dtype), []).append(task)
-    lr = float(normalized["lr"] if lr is None else lr)
-    for (device, dtype), tasks in by_kind.items():
-        if device == "cpu":
-            _core.step(resolved, lr, tasks, dtype, threads, step)
-        elif device.startswith("cuda"):
-            _core.step(resolved, lr, tasks, dtype, threads, step, stream=int(stream or 0))
-        else:
-            raise ValueError(f"rmsprop.step: arrays on {device}: the CPU or CUDA only")
-    del views
+    # every array as a view, alive until the call returns (NOTE: [lifetimes]); the planner
+    # checks them all before anything changes (NOTE: [step planner])
+    param_views = [_view(p, f"parameter {i}", protocol_stream) for i, p in enumerate(params)]
+    grad_views = [_view(g, f"gradient {i}", protocol_stream) for i, g in enumerate(grads)]
+    state_views = [[_view(state[n][i], f"state[{n!r}][{i}]", protocol_stream)
+                    for i in range(len(params))] if n in names else [None] * len(params)
+                   for n in _STATE_NAMES]
+    lr = resolved.to_dict()["lr"] if lr is None else lr
+    _core.dlpack_step(resolved, float(lr), param_views, grad_views, state_views, step, threads,
+                      int(stream or 0))

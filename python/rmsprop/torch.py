@@ -6,9 +6,10 @@ per-parameter keys (``step``, ``square_avg``, ``momentum_buffer``, ``grad_avg``)
 switch between the two by loading the other's state dict. Every option and flavor of the C++
 core is a keyword argument.
 
-NOTE: [lifetimes] The extension sees tensors as raw pointers. ``step`` holds a reference to
-every tensor whose pointer it passes (parameters, gradients, state) in local lists until the
-extension call returns, and the extension does not keep pointers after it returns.
+NOTE: [lifetimes] The extension sees tensors as raw pointers. Its step (``_core.TorchStepper``,
+NOTE: [torch stepper] in python/src/torch_stepper.cpp) holds a reference to every parameter
+and state tensor it points into and re-reads each gradient's pointer every step; the sparse
+path holds what it passes in local variables until the extension call returns.
 """
 import weakref
 
@@ -19,9 +20,9 @@ from ._options import OPTION_NAMES, resolve
 
 # Group keys: torch.optim.RMSprop's, plus ours, from the core's option table (docs/api.md);
 # torch's own extra keys (foreach, differentiable) are accepted in loaded state dicts and
-# ignored: the step is always the one fused kernel.
-_DTYPES = {torch.float32: "float32", torch.float64: "float64", torch.bfloat16: "bfloat16",
-           torch.float16: "float16"}
+# ignored: the step is always the one fused kernel. The dtypes: the core's table.
+_DTYPES = {getattr(torch, row["name"]): row["name"] for row in _core.dtype_table()}
+_KEYS = tuple(key for key in OPTION_NAMES if key != "lr")  # lr: read every step, any type
 
 
 def _group_options(group):
@@ -64,7 +65,8 @@ class RMSprop(torch.optim.Optimizer):
         if not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads={threads!r}: must be an int >= 0")
         self._threads = threads
-        self._tasks = {}  # id(parameter) -> _Task; see NOTE: [task cache]
+        self._stepper = _core.TorchStepper(_Callbacks)
+        self._group_cache = {}  # group index -> (option values, _core.Options)
         defaults = resolve(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
                                         weight_decay=weight_decay, momentum=momentum,
                                         centered=centered, maximize=maximize)).to_dict()
@@ -90,7 +92,8 @@ class RMSprop(torch.optim.Optimizer):
         # torch.optim.Optimizer pickles (and deep-copies) defaults, state and groups only: our
         # own attributes come back as fresh caches
         self.__dict__.setdefault("_threads", 0)
-        self._tasks, self._flags, self._device_lr = {}, {}, {}
+        self._stepper = _core.TorchStepper(_Callbacks)
+        self._group_cache, self._flags, self._device_lr = {}, {}, {}
         # a state dict from torch.optim.RMSprop lacks our keys: they take our defaults
         for group in self.param_groups:
             for key in OPTION_NAMES:
@@ -99,7 +102,7 @@ class RMSprop(torch.optim.Optimizer):
             group.setdefault("capturable", self.defaults.get("capturable", False))
         for p, st in self.state.items():
             # torch 2.x keeps step as a tensor; ours is an int, or with capturable a device
-            # int64 tensor (made by _ensure_state)
+            # int64 tensor (made by _Callbacks.device_step)
             if "step" in st and torch.is_tensor(st["step"]) and st["step"].device.type == "cpu":
                 st["step"] = int(st["step"].item())
 
@@ -125,124 +128,44 @@ class RMSprop(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if not self._gradients_allow_step():
-            return loss
-        for index, group in enumerate(self.param_groups):
-            self._step_group(index, group)
-        return loss
-
-    def _gradients_allow_step(self):
-        """The non_finite policy, before anything changes: "error" raises FloatingPointError
-        naming the element, "skip" skips the step for every group, "propagate" steps. One
-        extension call scans every CPU gradient of a group; CUDA gradients are scanned on
-        their device into a flag, read here unless capturable (then the kernels read it)."""
-        skip = False
         for flag in self._flags.values():
             flag.zero_()
-        for gi, group in enumerate(self.param_groups):
-            if group["non_finite"] == "propagate":
-                continue
-            grads = [(pi, _scanned_values(p.grad)) for pi, p in enumerate(group["params"])
-                     if p.grad is not None]
-            scanned = [(pi, g) for pi, g in grads if _scannable(g)]
-            hit = _core.find_non_finite_in(
-                [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in scanned], self._threads)
-            if hit is None:
-                hit = self._find_non_finite_on_devices(group, grads)
-            else:
-                hit = scanned[hit[0]], hit[1]
-            if hit is None:
-                continue
-            if group["non_finite"] == "skip":
-                skip = True
-                continue
-            (pi, g), at = hit
-            raise _core.NonFiniteError(
-                f"non-finite gradient in group {gi}, parameter {pi} at element {at}: "
-                f"{g.reshape(-1)[at].item()} (policy non_finite=error: nothing was changed)")
-        return not skip
+        groups, keep = [], []
+        for index, group in enumerate(self.param_groups):
+            lr, device_lr, skip = group["lr"], 0, 0
+            device = _capturable_device(group) if group["capturable"] else None
+            if device is not None:
+                lr_tensor = self._lr_on(index, group, device)
+                keep.append(lr_tensor)
+                device_lr, skip = lr_tensor.data_ptr(), self._flag(device).data_ptr()
+                lr = 0.0 if torch.is_tensor(lr) else lr  # read on the device
+            groups.append((self._options(index, group), float(lr), group["params"], device_lr,
+                           skip))
+        # every check, every group, before anything changes (NOTE: [torch stepper])
+        sparse = self._stepper.prepare(groups, self.state, self._threads)
+        for gi, pi in sparse:
+            p = self.param_groups[gi]["params"][pi]
+            _check_sparse(p, p.grad)
+        if self._stepper.run():
+            for gi, pi in sparse:
+                group = self.param_groups[gi]
+                p = group["params"][pi]
+                self._sparse_step(group, groups[gi][0], p, p.grad)
+        return loss
 
-    def _find_non_finite_on_devices(self, group, grads):
-        """Flags non-finite CUDA gradients on their devices. Capturable groups leave the
-        flags to the kernels (None here); others read them: ((index, gradient), element)."""
-        by_device = {}
-        for pi, g in grads:
-            if g.is_cuda and g.dtype in _DTYPES and g.is_contiguous():
-                by_device.setdefault(g.device, []).append((pi, g))
-        for device, items in by_device.items():
-            flag = self._flag(device)
-            with torch.cuda.device(device):
-                _core.cuda_flag_non_finite(
-                    [(g.data_ptr(), g.numel(), _DTYPES[g.dtype]) for _, g in items],
-                    flag.data_ptr(), torch.cuda.current_stream(device).cuda_stream)
-            if group["capturable"]:
-                continue
-            if flag.item() != 0:
-                for pi, g in items:
-                    bad = torch.nonzero(~torch.isfinite(g.reshape(-1)))
-                    if bad.numel() > 0:
-                        return (pi, g), int(bad[0, 0].item())
-        return None
+    def _options(self, index, group):
+        """The group's validated options, resolved again only when a value changed."""
+        values = tuple(group.get(key) for key in _KEYS)
+        cached = self._group_cache.get(index)
+        if cached is None or cached[0] != values:
+            cached = values, resolve(None, dict(zip(_KEYS, values)))
+            self._group_cache[index] = cached
+        return cached[1]
 
     def _flag(self, device):
         if device not in self._flags:
             self._flags[device] = torch.zeros((), dtype=torch.int32, device=device)
         return self._flags[device]
-
-    def _step_group(self, group_index, group):
-        options = _group_options(group)
-        need = options.buffers_needed()
-        by_kind = {}  # (device, dtype) -> tasks
-        keep = []  # see NOTE: [lifetimes]
-        capturable = group["capturable"]
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            if grad.is_sparse:
-                keep.append(self._sparse_step(group, options, need, p, grad))
-                continue
-            state = self.state[p]
-            entry = self._tasks.get(id(p))
-            # NOTE: [task cache] A parameter's task (pointers, dtype) is rebuilt only when
-            # something it was built from changed: the gradient object or its storage, the
-            # parameter's storage, a state tensor (load_state_dict replaces them), the
-            # variant's buffers. Checking identities costs far less than rebuilding, which is
-            # what a 4096-tensor model pays per step.
-            if entry is None or entry.stale(p, grad, state, need, group):
-                entry = _Task(p, grad, state, need, group)
-                self._tasks[id(p)] = entry
-            keep.append(entry)
-            if p.is_cuda and capturable:
-                _device_step(state, p.device)
-                by_kind.setdefault((p.device, entry.dtype), []).append(
-                    (entry.prefix + (0,), state["step"]))
-                continue
-            if torch.is_tensor(state["step"]):  # a capturable run's state, stepped eagerly
-                state["step"] = int(state["step"].item())
-            state["step"] += 1
-            by_kind.setdefault((p.device, entry.dtype), []).append(
-                (entry.prefix + (state["step"],), None))
-        for (device, dtype), items in by_kind.items():
-            tasks = [task for task, _ in items]
-            if device.type == "cpu":
-                seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
-                _core.step(options, float(group["lr"]), tasks, dtype, self._threads, seed)
-                continue
-            stream = torch.cuda.current_stream(device).cuda_stream
-            with torch.cuda.device(device):
-                if capturable:
-                    skip = self._flag(device).data_ptr() if group["non_finite"] == "skip" else 0
-                    lr = self._lr_on(group_index, group, device)
-                    keep.append(lr)
-                    _core.capturable_step(options, tasks, dtype, group_index * 0x9E3779B9,
-                                          [step.data_ptr() for _, step in items],
-                                          lr.data_ptr(), skip, stream)
-                else:
-                    seed = (group_index * 0x9E3779B9 + tasks[0][7] * 0x85EBCA6B) & 0xFFFFFFFF
-                    _core.step(options, float(group["lr"]), tasks, dtype, self._threads, seed,
-                               stream=stream)
-        del keep
 
     def _lr_on(self, group_index, group, device):
         """The group's learning rate as a float64 tensor on `device`: a tensor lr already
@@ -262,10 +185,9 @@ class RMSprop(torch.optim.Optimizer):
             cached.fill_(float(lr))
         return cached
 
-    def _sparse_step(self, group, options, need, p, grad):
-        """One step of a parameter with a COO row gradient; returns what the call read (kept
-        alive until it returns: NOTE: [lifetimes])."""
-        _check_sparse(p, grad)
+    def _sparse_step(self, group, options, p, grad):
+        """One step of a parameter with a COO row gradient (checked by _check_sparse)."""
+        need = options.buffers_needed()
         state = self.state[p]
         _ensure_state(p, state, need, group)
         mode = group["sparse_mode"]
@@ -289,23 +211,19 @@ class RMSprop(torch.optim.Optimizer):
                           p.numel() // p.shape[0], tuple(ptr(t) for t in buffers),
                           indices.data_ptr(), indices.numel(), values.data_ptr(), mode,
                           state["step"], ptr(row_steps), self._threads)
-        return buffers, indices, values, row_steps
+        del buffers, indices, values, row_steps  # alive until here: NOTE: [lifetimes]
 
 
 _BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
 
 
 
-def _device_step(state, device):
-    """A capturable parameter's step count: a device int64 tensor (from an int when loaded)."""
-    step = state["step"]
-    if not torch.is_tensor(step) or step.device != device or step.dtype != torch.int64:
-        state["step"] = torch.tensor(int(step), dtype=torch.int64, device=device)
-
-
-def _scanned_values(g):
-    """What the non-finite check reads: a dense gradient, or a sparse one's values."""
-    return g._values() if g.is_sparse else g
+def _capturable_device(group):
+    """The device a capturable group steps on: its first parameter's with a gradient."""
+    for p in group["params"]:
+        if p.grad is not None:
+            return p.device if p.is_cuda else None
+    return None
 
 
 def _check_sparse(p, grad):
@@ -321,33 +239,6 @@ def _check_sparse(p, grad):
                            f"sparse dimension) of a contiguous parameter; got sparse_dim "
                            f"{grad.sparse_dim()} of shape {tuple(grad.shape)} for a parameter of "
                            f"shape {tuple(p.shape)}")
-
-
-class _Task:
-    """One parameter's validated kernel task, and what it was built from (weakly: the cache
-    must not keep a gradient alive after zero_grad(set_to_none=True))."""
-
-    def __init__(self, p, grad, state, need, group):
-        _check(p, grad)
-        _ensure_state(p, state, need, group)
-        self.param = weakref.ref(p)  # ids are reused once a tensor dies
-        self.grad = weakref.ref(grad)
-        self.need = need
-        self.state_dtype = group["state_dtype"]
-        self.master = group["master_weights"]
-        self.tensors = tuple(state.get(name) for name in _BUFFERS)
-        self.dtype = _DTYPES[p.dtype]
-        ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
-        self.prefix = (p.data_ptr(), grad.data_ptr()) + tuple(ptr(t) for t in self.tensors) + \
-            (p.numel(),)
-
-    def stale(self, p, grad, state, need, group):
-        return (self.param() is not p or self.grad() is not grad
-                or grad.data_ptr() != self.prefix[1]
-                or p.data_ptr() != self.prefix[0] or need != self.need
-                or group["state_dtype"] != self.state_dtype
-                or group["master_weights"] != self.master
-                or any(state.get(name) is not t for name, t in zip(_BUFFERS, self.tensors)))
 
 
 def _ensure_state(p, state, need, group):
@@ -375,11 +266,6 @@ def _ensure_state(p, state, need, group):
         _buffer(state, name, p, state_dtype)
 
 
-def _scannable(g):
-    """What the CPU scan reads (CUDA gradients are scanned on their device)."""
-    return not g.is_sparse and g.is_contiguous() and g.dtype in _DTYPES and g.device.type == "cpu"
-
-
 def _state_dtype(p, group):
     if p.dtype == torch.float64:
         return torch.float64
@@ -402,20 +288,59 @@ def _buffer(state, name, p, state_dtype):
     return t
 
 
-def _check(p, grad):
-    if p.device != grad.device or p.device.type not in ("cpu", "cuda"):
-        raise RuntimeError(f"rmsprop.torch.RMSprop: a parameter on {p.device} has its gradient "
-                           f"on {grad.device}: both must be on the CPU or on one CUDA device")
-    if p.is_cuda and not _core.cuda_built():
-        raise RuntimeError(f"rmsprop.torch.RMSprop: a parameter is on {p.device} but this "
-                           "rmsprop was built without its CUDA backend (build with nvcc)")
-    if p.dtype not in _DTYPES:
-        raise TypeError(f"rmsprop.torch.RMSprop: unsupported dtype {p.dtype} "
-                        "(float32, float64, bfloat16, float16)")
-    if grad.dtype != p.dtype:
-        raise TypeError(f"rmsprop.torch.RMSprop: gradient dtype {grad.dtype} differs from its "
-                        f"parameter's {p.dtype}")
-    if not p.is_contiguous() or not grad.is_contiguous():
-        which = "parameter" if not p.is_contiguous() else "gradient"
-        raise RuntimeError(f"rmsprop.torch.RMSprop: the {which} of shape {tuple(p.shape)} is "
-                           "not contiguous; make it contiguous before optimizing it")
+class _Callbacks:
+    """What _core.TorchStepper asks of torch (NOTE: [torch stepper]): it includes no torch
+    header, so tensors are described, and state is made, here."""
+
+    @staticmethod
+    def describe(t):
+        return (t.data_ptr(), t.numel(), _DTYPES.get(t.dtype, str(t.dtype)), t.device.type,
+                t.device.index or 0, t.is_contiguous())
+
+    @staticmethod
+    def describe_grad(g):
+        """A dense gradient as it is; a sparse one's values (what the non-finite policy reads;
+        _sparse_step steps it)."""
+        if g.is_sparse:
+            values = g._values().contiguous()
+            return _Callbacks.describe(values), True, values
+        return _Callbacks.describe(g), False, None
+
+    @staticmethod
+    def state_of(state, p):
+        """(p's state dict, whether it is in `state`): a new one joins only when p steps
+        (adopt), so a refused first step leaves the optimizer's state as it was."""
+        return (state[p], True) if p in state else ({}, False)
+
+    @staticmethod
+    def adopt(state, p, own):
+        state[p] = own
+
+    @staticmethod
+    def allocate(p, state, key, dtype, init, value):
+        """A state tensor as the planner asks for it: filled with `value`, a float32 copy of
+        the parameter, or the present one converted to `dtype`."""
+        dtype = getattr(torch, dtype)
+        if init == "value":
+            t = torch.full_like(p, value, dtype=dtype, memory_format=torch.contiguous_format)
+        elif init == "from_param":
+            t = p.detach().to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+        else:
+            t = state[key].to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+        state[key] = t
+        return t
+
+    @staticmethod
+    def device_step(p, state):
+        """A capturable parameter's step count as a device int64 tensor (from an int)."""
+        step = state.get("step", 0)
+        if not torch.is_tensor(step) or step.device != p.device or step.dtype != torch.int64:
+            step = torch.tensor(int(step), dtype=torch.int64, device=p.device)
+            state["step"] = step
+        return step
+
+    @staticmethod
+    def launch(index, body):
+        """Runs body(stream) with CUDA device `index` current, on its current stream."""
+        with torch.cuda.device(index):
+            body(torch.cuda.current_stream(index).cuda_stream)

@@ -11,29 +11,25 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <variant>
 #include <vector>
 
+#include "bindings.hpp"
 #include "rmsprop/cuda.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "rmsprop/sparse.hpp"
+#include "rmsprop/step_plan.hpp"
 
 namespace py = pybind11;
 
 namespace {
 
-rmsprop::DType dtype_from(const std::string& name) {
-  if (name == "float32") return rmsprop::DType::f32;
-  if (name == "float64") return rmsprop::DType::f64;
-  if (name == "bfloat16") return rmsprop::DType::bf16;
-  if (name == "float16") return rmsprop::DType::f16;
-  throw rmsprop::InvalidArgument("unsupported dtype '" + name +
-                                 "' (float32, float64, bfloat16, float16)");
-}
+using rmsprop::python::dtype_from;
 
 // NOTE: [typed options] Python passes options as Python values (float, bool, str, None),
 // converted once by the option table's kinds into a validated rmsprop::Options that Python
@@ -111,65 +107,6 @@ std::tuple<bool, bool, bool> buffers_needed(const rmsprop::Options& o) {
   return {v.uses_square_avg(), v.uses_grad_avg(), v.uses_momentum_buffer()};
 }
 
-// (param, grad, square_avg, grad_avg, momentum_buffer, master, numel, step) per tensor;
-// pointers as integers, 0 for absent buffers.
-using Task = std::tuple<std::uintptr_t, std::uintptr_t, std::uintptr_t, std::uintptr_t,
-                        std::uintptr_t, std::uintptr_t, std::size_t, std::int64_t>;
-
-std::vector<rmsprop::TensorTask> tasks_of(const rmsprop::Options& options, double lr,
-                                          const std::vector<Task>& tasks, std::uint32_t seed) {
-  std::vector<rmsprop::TensorTask> list;
-  for (const Task& t : tasks) {
-    rmsprop::TensorTask task;
-    task.param = reinterpret_cast<void*>(std::get<0>(t));
-    task.grad = reinterpret_cast<const void*>(std::get<1>(t));
-    task.square_avg = reinterpret_cast<void*>(std::get<2>(t));
-    task.grad_avg = reinterpret_cast<void*>(std::get<3>(t));
-    task.momentum_buffer = reinterpret_cast<void*>(std::get<4>(t));
-    task.master = reinterpret_cast<float*>(std::get<5>(t));
-    task.size = std::get<6>(t);
-    task.coefficients = rmsprop::coefficients(options, std::get<7>(t), lr);
-    task.rounding_seed = seed + std::uint32_t(list.size()) * 0x9E3779B9u;
-    list.push_back(task);
-  }
-  return list;
-}
-
-// One fused multi-tensor step for tensors of one dtype sharing one group's options, on the
-// CPU, or with `stream` (a cudaStream_t as an integer) on the current CUDA device; `skip`: a
-// device int32 that, nonzero, makes the CUDA step a no-op.
-void step(const rmsprop::Options& options, double lr, const std::vector<Task>& tasks,
-          const std::string& dtype, int threads, std::uint32_t seed,
-          std::optional<std::uintptr_t> stream, std::uintptr_t skip) {
-  const rmsprop::Precision precision = rmsprop::precision_for(dtype_from(dtype), options);
-  const std::vector<rmsprop::TensorTask> list = tasks_of(options, lr, tasks, seed);
-  const rmsprop::Variant variant = rmsprop::variant_of(options);
-  py::gil_scoped_release release;
-  if (stream) {
-    rmsprop::cuda::fused_step(variant, precision, list, reinterpret_cast<void*>(*stream),
-                              reinterpret_cast<const std::int32_t*>(skip));
-  } else {
-    rmsprop::fused_step(variant, precision, list, {threads, {}});
-  }
-}
-
-// A capturable CUDA step: step counters (device int64, one per task), lr (device float64) and
-// skip flag (device int32 or 0) in device memory; nothing is read on the host.
-void capturable_step(const rmsprop::Options& options, const std::vector<Task>& tasks,
-                     const std::string& dtype, std::uint32_t seed,
-                     const std::vector<std::uintptr_t>& steps, std::uintptr_t lr,
-                     std::uintptr_t skip, std::uintptr_t stream) {
-  const rmsprop::Precision precision = rmsprop::precision_for(dtype_from(dtype), options);
-  const std::vector<rmsprop::TensorTask> list = tasks_of(options, 0.0, tasks, seed);
-  std::vector<std::int64_t*> counters;
-  for (std::uintptr_t s : steps) counters.push_back(reinterpret_cast<std::int64_t*>(s));
-  py::gil_scoped_release release;
-  rmsprop::cuda::capturable_step(
-      options, precision, list, counters,
-      {reinterpret_cast<const double*>(lr), reinterpret_cast<const std::int32_t*>(skip)},
-      reinterpret_cast<void*>(stream));
-}
-
 // The C++ optimizer over NumPy arrays. It holds references to every array it points into.
 class NumpyOptimizer {
  public:
@@ -234,19 +171,27 @@ class NumpyOptimizer {
       optimizer_->set_param(0, i, with_grad(i, nullptr));
   }
 
-  static rmsprop::DType dtype_of(const py::array& a) {
-    return a.dtype().equal(py::dtype::of<float>()) ? rmsprop::DType::f32 : rmsprop::DType::f64;
+  // The DType whose NumPy name is the array's (rmsprop/dtype.hpp), or nullopt.
+  static std::optional<rmsprop::DType> numpy_dtype(const py::array& a) {
+    const auto name = a.dtype().attr("name").cast<std::string>();
+    for (const rmsprop::DTypeInfo& d : rmsprop::dtype_table())
+      if (!d.numpy_name.empty() && d.numpy_name == name) return d.dtype;
+    return std::nullopt;
   }
+  static rmsprop::DType dtype_of(const py::array& a) { return *numpy_dtype(a); }
   static py::array checked(py::handle object, const char* what, std::size_t i) {
     if (!py::isinstance<py::array>(object)) {
       throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) +
                                      " is not a NumPy array");
     }
     py::array a = py::reinterpret_borrow<py::array>(object);
-    if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>())) {
+    if (!numpy_dtype(a)) {
+      std::string names;
+      for (const rmsprop::DTypeInfo& d : rmsprop::dtype_table())
+        if (!d.numpy_name.empty()) names += (names.empty() ? "" : ", ") + std::string(d.numpy_name);
       throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) + " has dtype " +
-                                     std::string(py::str(a.dtype())) +
-                                     "; NumPy arrays must be float32 or float64");
+                                     std::string(py::str(a.dtype())) + "; NumPy arrays must be " +
+                                     names);
     }
     if (!(a.flags() & py::array::c_style)) {
       throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) +
@@ -340,14 +285,17 @@ class DLPackView {
       if (t.shape[d] != 1 && t.strides[d] != expected) contiguous_ = false;
       expected *= t.shape[d];
     }
-    if (t.dtype.lanes == 1 && t.dtype.code == 2 && t.dtype.bits == 32) dtype_ = "float32";
-    if (t.dtype.lanes == 1 && t.dtype.code == 2 && t.dtype.bits == 64) dtype_ = "float64";
-    if (t.dtype.lanes == 1 && t.dtype.code == 2 && t.dtype.bits == 16) dtype_ = "float16";
-    if (t.dtype.lanes == 1 && t.dtype.code == 4 && t.dtype.bits == 16) dtype_ = "bfloat16";
+    if (const auto d = rmsprop::dtype_of_dlpack(t.dtype.code, t.dtype.bits, t.dtype.lanes)) {
+      dtype_ = std::string(rmsprop::to_string(*d));
+    }
     if (dtype_.empty()) {
-      dtype_ = "dlpack(code=" + std::to_string(t.dtype.code) +
-               ", bits=" + std::to_string(t.dtype.bits) +
-               ", lanes=" + std::to_string(t.dtype.lanes) + ")";
+      // DLPack's type codes (dlpack.h DLDataTypeCode), named as NumPy and torch name them
+      static constexpr const char* kCodes[] = {"int",    "uint",    "float", "handle",
+                                               "bfloat", "complex", "bool"};
+      dtype_ = (t.dtype.code < std::size(kCodes) ? std::string(kCodes[t.dtype.code])
+                                                 : "code" + std::to_string(t.dtype.code) + "_") +
+               std::to_string(t.dtype.bits) +
+               (t.dtype.lanes == 1 ? "" : "x" + std::to_string(t.dtype.lanes));
     }
   }
   ~DLPackView() {
@@ -363,6 +311,24 @@ class DLPackView {
   std::size_t numel() const { return numel_; }
   const std::string& dtype() const { return dtype_; }
   bool contiguous() const { return contiguous_; }
+  // As the planner sees it (NOTE: [step planner]).
+  rmsprop::BufferView view() const {
+    rmsprop::BufferView v;
+    v.data = reinterpret_cast<void*>(data());
+    const auto dtype = rmsprop::dtype_named(dtype_);
+    v.dtype = dtype.value_or(rmsprop::DType::f32);
+    v.supported_dtype = dtype.has_value();
+    if (!dtype) v.dtype_name = rmsprop::python::intern(dtype_);
+    v.size = numel_;
+    const DLDevice& d = managed_->dl_tensor.device;
+    v.device = d.device_type == 1   ? rmsprop::Device{}
+               : d.device_type == 2 ? rmsprop::Device{rmsprop::Device::Kind::cuda, d.device_id}
+                                    : rmsprop::Device{rmsprop::Device::Kind::other, d.device_id,
+                                                      rmsprop::python::intern(device())};
+    v.contiguous = contiguous_;
+    if (v.data == nullptr && v.size == 0) v.data = rmsprop::unread_data();
+    return v;
+  }
   std::string device() const {
     const DLDevice& d = managed_->dl_tensor.device;
     if (d.device_type == 1) return "cpu";
@@ -377,7 +343,72 @@ class DLPackView {
   bool contiguous_ = true;
 };
 
+// One step of DLPack arrays (rmsprop.step): parameter i with gradient i and state[s][i] for
+// the slots square_avg, grad_avg, momentum_buffer (None where absent), all through the
+// planner; the caller owns the state, so a missing or misfit buffer is refused, never made.
+// `step` is this step's number (every parameter's), `stream` the CUDA stream for device
+// arrays (their device must be current).
+void dlpack_step(const rmsprop::Options& options, double lr, const std::vector<DLPackView*>& params,
+                 const std::vector<DLPackView*>& grads,
+                 const std::vector<std::vector<DLPackView*>>& state, std::int64_t step, int threads,
+                 std::uintptr_t stream) {
+  using namespace rmsprop;
+  if (grads.size() != params.size() || state.size() != 3) {
+    throw InvalidArgument("dlpack_step: " + std::to_string(grads.size()) + " gradients for " +
+                          std::to_string(params.size()) + " parameters");
+  }
+  if (step < 1) throw InvalidArgument("step=" + std::to_string(step) + ": must be >= 1");
+  std::vector<ParamView> views(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    views[i].param = params[i]->view();
+    views[i].grad = grads[i]->view();
+    views[i].index = i;
+    views[i].step = step - 1;
+    for (std::size_t s = 0; s < 3; ++s) {
+      if (state[s].size() != params.size()) {
+        throw InvalidArgument("dlpack_step: state slot " + std::to_string(s) + " has " +
+                              std::to_string(state[s].size()) + " arrays for " +
+                              std::to_string(params.size()) + " parameters");
+      }
+      if (state[s][i] != nullptr) views[i].state[s] = state[s][i]->view();
+    }
+  }
+  const GroupView group{&options, lr, 0, views};
+  const KernelConfig config{threads, {}};
+  DeviceHooks hooks;
+  hooks.launch = [stream](Device, const std::function<void(void*)>& body) {
+    body(reinterpret_cast<void*>(stream));
+  };
+  py::gil_scoped_release release;
+  const StepPlan plan({&group, 1}, config, hooks);
+  for (const StateRequest& r : plan.requests(0)) {
+    const ParamView& p = views[r.param];
+    throw InvalidArgument(
+        "parameter " + std::to_string(r.param) + " needs state '" + std::string(to_string(r.slot)) +
+        "' as " + std::to_string(r.size) + " " + std::string(to_string(r.dtype)) + " on " +
+        p.param.device.str() +
+        (p.state[std::size_t(r.slot)].data
+             ? "; the array given is " + std::string(to_string(p.state[std::size_t(r.slot)].dtype))
+             : std::string()));
+  }
+  plan.run({&group, 1}, config, hooks);
+}
+
 }  // namespace
+
+namespace rmsprop::python {
+
+DType dtype_from(const std::string& name) {
+  if (const auto d = dtype_named(name)) return *d;
+  throw InvalidArgument("unsupported dtype '" + name + "' (" + dtype_names() + ")");
+}
+
+std::string_view intern(const std::string& text) {
+  static std::set<std::string> texts;  // a handful of dtype names at most
+  return *texts.insert(text).first;
+}
+
+}  // namespace rmsprop::python
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rmsprop's fused kernels and C++ optimizer (no torch dependency)";
@@ -388,6 +419,7 @@ PYBIND11_MODULE(_core, m) {
   py::register_exception<rmsprop::cuda::NotBuiltWithCuda>(m, "NotBuiltWithCuda",
                                                           PyExc_RuntimeError);
   py::register_exception<rmsprop::cuda::CudaError>(m, "CudaError", PyExc_RuntimeError);
+  rmsprop::python::bind_torch_stepper(m);
   py::class_<rmsprop::Options>(m, "Options", "validated options (build with rmsprop._core.options)")
       .def("to_dict", &to_dict, "every option by name, typed (an unset optional is None)")
       .def("buffers_needed", &buffers_needed,
@@ -422,45 +454,32 @@ PYBIND11_MODULE(_core, m) {
         return rows;
       },
       "the option table: name, kind, choices, keras_name, help, flag of every option");
-  m.def("step", &step, py::arg("options"), py::arg("lr"), py::arg("tasks"), py::arg("dtype"),
-        py::arg("threads") = 0, py::arg("seed") = 0, py::arg("stream") = py::none(),
-        py::arg("skip") = 0);
-  m.def("capturable_step", &capturable_step, py::arg("options"), py::arg("tasks"), py::arg("dtype"),
-        py::arg("seed"), py::arg("steps"), py::arg("lr"), py::arg("skip"), py::arg("stream"));
+  m.def("dlpack_step", &dlpack_step, py::arg("options"), py::arg("lr"), py::arg("params"),
+        py::arg("grads"), py::arg("state"), py::arg("step"), py::arg("threads") = 0,
+        py::arg("stream") = 0,
+        "one planned step of DLPack arrays (rmsprop.step): state = [square_avg, grad_avg, "
+        "momentum_buffer] lists, None where absent");
+  m.def(
+      "dtype_table",
+      [] {
+        py::list rows;
+        for (const rmsprop::DTypeInfo& d : rmsprop::dtype_table()) {
+          py::dict row;
+          row["name"] = std::string(d.name);
+          row["size"] = d.size;
+          row["numpy_name"] = std::string(d.numpy_name);
+          rows.append(row);
+        }
+        return rows;
+      },
+      "the storage types: name, size, numpy_name of each");
   m.def("cuda_built", &rmsprop::cuda::built);
   m.def("cuda_device_count", &rmsprop::cuda::device_count);
   m.def("cuda_device_problem", &rmsprop::cuda::device_problem);
-  m.def(
-      "cuda_flag_non_finite",
-      [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& list,
-         std::uintptr_t flag, std::uintptr_t stream) {
-        std::vector<rmsprop::ConstBuffer> buffers;
-        for (const auto& [data, size, dtype] : list) {
-          buffers.push_back({reinterpret_cast<const void*>(data), dtype_from(dtype), size});
-        }
-        py::gil_scoped_release release;
-        rmsprop::cuda::flag_non_finite(buffers, reinterpret_cast<std::int32_t*>(flag),
-                                       reinterpret_cast<void*>(stream));
-      },
-      py::arg("buffers"), py::arg("flag"), py::arg("stream"),
-      "sets the device int32 *flag to 1 when a buffer holds NaN or inf (queued on stream)");
   m.def("sparse_step", &sparse_step, py::arg("options"), py::arg("lr"), py::arg("dtype"),
         py::arg("rows"), py::arg("row_size"), py::arg("buffers"), py::arg("indices"),
         py::arg("nnz"), py::arg("values"), py::arg("mode"), py::arg("step"), py::arg("row_steps"),
         py::arg("threads") = 0);
-  m.def(
-      "find_non_finite_in",
-      [](const std::vector<std::tuple<std::uintptr_t, std::size_t, std::string>>& list,
-         int threads) {
-        std::vector<rmsprop::ConstBuffer> buffers;
-        for (const auto& [data, size, dtype] : list) {
-          buffers.push_back({reinterpret_cast<const void*>(data), dtype_from(dtype), size});
-        }
-        py::gil_scoped_release release;
-        return rmsprop::find_non_finite(buffers, threads);
-      },
-      py::arg("buffers"), py::arg("threads") = 0,
-      "(index in the list, element) of the first non-finite value, or None");
   m.def("simd_target",
         [] { return std::string(rmsprop::to_string(rmsprop::default_simd_target())); });
   m.def("flavors", [] {

@@ -55,9 +55,10 @@ def test_bad_arrays_are_refused_by_name():
     state = {"square_avg": [np.zeros(4, np.float32)]}
     with pytest.raises(TypeError, match="gradient 0 .list. does not speak DLPack"):
         rmsprop.step([w], [[1.0, 2.0, 3.0, 4.0]], state, step=1)
-    with pytest.raises(ValueError, match="gradient 0 is 4 float64 on cpu; expected 4 float32"):
+    with pytest.raises(ValueError, match="parameter 0: its gradient is 4 float64 on cpu, "
+                                         "expected 4 float32"):
         rmsprop.step([w], [np.ones(4)], state, step=1)
-    with pytest.raises(ValueError, match=r"state\['square_avg'\]\[0\] is 3 float32"):
+    with pytest.raises(ValueError, match="parameter 0: state 'square_avg' is 3 float32"):
         rmsprop.step([w], [np.ones(4, np.float32)], {"square_avg": [np.zeros(3, np.float32)]},
                      step=1)
     with pytest.raises(ValueError, match="state\\['square_avg'\\] must hold one array"):
@@ -68,4 +69,17 @@ def test_bad_arrays_are_refused_by_name():
         rmsprop.step([w], [np.ones(4, np.float32)], state, step=0)
     with pytest.raises(ValueError, match="alpha=2"):
         rmsprop.step([w], [np.ones(4, np.float32)], state, step=1, alpha=2.0)
+    with pytest.raises(ValueError, match="parameter 0 needs state 'square_avg' as 4 float32 on "
+                                         "cpu; the array given is float64"):
+        rmsprop.step([w], [np.ones(4, np.float32)], {"square_avg": [np.zeros(4)]}, step=1)
+    # the planner checks every array before anything changes: a good parameter before a bad
+    # one is not stepped, and bad learning rates are refused
+    w1 = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match="parameter 1 has dtype int32"):
+        rmsprop.step([w1, np.zeros(4, np.int32)], [np.ones(4, np.float32), np.ones(4, np.int32)],
+                     {"square_avg": [np.zeros(4, np.float32), np.zeros(4, np.float32)]}, step=1)
+    assert np.array_equal(w1, np.zeros(4, np.float32))
+    for lr in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="invalid learning rate"):
+            rmsprop.step([w], [np.ones(4, np.float32)], state, step=1, lr=lr)
     assert np.array_equal(w, np.zeros(4, np.float32))  # nothing changed

@@ -82,7 +82,7 @@ def test_save_load_continue_is_bitwise(tmp_path):
 
 
 def test_bad_arrays_are_refused():
-    with pytest.raises(ValueError, match="float32 or float64"):
+    with pytest.raises(ValueError, match="float32, float64, float16"):
         rmsprop.RMSprop([np.zeros(3, dtype=np.int64)])
     with pytest.raises(ValueError, match="not C-contiguous"):
         rmsprop.RMSprop([np.zeros((4, 4), dtype=np.float32).T])

@@ -220,4 +220,39 @@ void flag_non_finite(std::span<const ConstBuffer> buffers, std::int32_t* flag, S
       launch.block_tensor, launch.block_chunk);
 }
 
+std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer> buffers, Stream stream) {
+  if (buffers.empty()) return std::nullopt;
+  const cudaStream_t s = native(stream);
+  std::int32_t* flag = nullptr;
+  check(cudaMallocAsync(reinterpret_cast<void**>(&flag), sizeof(std::int32_t), s),
+        "cudaMallocAsync (non-finite flag)");
+  std::int32_t found = 0;
+  try {
+    check(cudaMemsetAsync(flag, 0, sizeof(std::int32_t), s), "cudaMemsetAsync (non-finite flag)");
+    flag_non_finite(buffers, flag, stream);
+    check(cudaMemcpyAsync(&found, flag, sizeof(std::int32_t), cudaMemcpyDeviceToHost, s),
+          "reading the non-finite flag");
+  } catch (...) {
+    cudaFreeAsync(flag, s);
+    throw;
+  }
+  check(cudaFreeAsync(flag, s), "cudaFreeAsync (non-finite flag)");
+  check(cudaStreamSynchronize(s), "waiting for the non-finite scan");
+  if (found == 0) return std::nullopt;
+  // the rare path: find the element on the host, buffer by buffer, in list order
+  for (std::size_t k = 0; k < buffers.size(); ++k) {
+    const ConstBuffer& b = buffers[k];
+    std::vector<std::byte> host(b.size * size_of(b.dtype));
+    if (host.empty()) continue;
+    check(cudaMemcpyAsync(host.data(), b.data, host.size(), cudaMemcpyDeviceToHost, s),
+          "copying a flagged buffer to the host");
+    check(cudaStreamSynchronize(s), "copying a flagged buffer to the host");
+    std::size_t at = 0;
+    if (rmsprop::find_non_finite(b.dtype, host.data(), b.size, &at)) {
+      return NonFiniteValue{k, at, kernels::load_as_double(b.dtype, host.data(), at)};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace rmsprop::cuda

@@ -36,4 +36,8 @@ void flag_non_finite(std::span<const ConstBuffer>, std::int32_t*, Stream) {
   unavailable("flag_non_finite");
 }
 
+std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer>, Stream) {
+  unavailable("find_non_finite");
+}
+
 }  // namespace rmsprop::cuda

@@ -73,7 +73,7 @@ struct ElementKernel {
     if constexpr (kV.uses_momentum_buffer()) {
       e.momentum_buffer = C(Storage<S>::load(b.momentum_buffer[i]));
     }
-    update<kV, ScalarOps<C>>(e, c);
+    update<kV>(e, c);
     if constexpr (kP.master_weights) b.master[i] = e.param;
     if constexpr (kP.stochastic_rounding) {
       b.param[i] = to_bfloat16_stochastic(e.param, rounding_bits(seed, element)).bits;

@@ -34,33 +34,6 @@ decltype(auto) with_storage(DType dtype, F f) {
 
 }  // namespace
 
-std::string_view to_string(DType dtype) {
-  switch (dtype) {
-    case DType::f32:
-      return "float32";
-    case DType::f64:
-      return "float64";
-    case DType::bf16:
-      return "bfloat16";
-    case DType::f16:
-      return "float16";
-  }
-  return "?";
-}
-
-std::size_t size_of(DType dtype) {
-  switch (dtype) {
-    case DType::f32:
-      return 4;
-    case DType::f64:
-      return 8;
-    case DType::bf16:
-    case DType::f16:
-      return 2;
-  }
-  return 0;
-}
-
 void check_precision(const Precision& p) {
   if (p.supported()) return;
   throw InvalidArgument(

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
@@ -61,27 +63,12 @@ RMSPROP_HOST_DEVICE inline std::uint32_t rounding_bits(std::uint32_t seed, std::
 
 // NaN and ±inf are exactly the values whose exponent bits are all ones: a test on the bits as
 // unsigned integers, which vectorizes on the CPU and needs no float type on any backend.
-template <DType>
-struct NonFiniteBits;
-template <>
-struct NonFiniteBits<DType::f32> {
-  using Bits = std::uint32_t;
-  static constexpr Bits kExponent = 0x7f800000u;
-};
-template <>
-struct NonFiniteBits<DType::f64> {
-  using Bits = std::uint64_t;
-  static constexpr Bits kExponent = 0x7ff0000000000000ull;
-};
-template <>
-struct NonFiniteBits<DType::bf16> {
-  using Bits = std::uint16_t;
-  static constexpr Bits kExponent = 0x7f80u;
-};
-template <>
-struct NonFiniteBits<DType::f16> {
-  using Bits = std::uint16_t;
-  static constexpr Bits kExponent = 0x7c00u;
+template <DType kD>
+struct NonFiniteBits {
+  static constexpr std::size_t kSize = dtype_info(kD).size;
+  using Bits = std::conditional_t<kSize == 8, std::uint64_t,
+                                  std::conditional_t<kSize == 4, std::uint32_t, std::uint16_t>>;
+  static constexpr Bits kExponent = Bits(dtype_info(kD).exponent_mask);  // rmsprop/dtype.hpp
 };
 
 template <DType kD>

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <set>
 #include <string>
 
 #include "rmsprop/cuda.hpp"
@@ -63,11 +64,19 @@ BufferView view_of(const Tensor& t) {
   v.supported_dtype = dtype.has_value();
   v.dtype_name = v.supported_dtype ? "" : c10::toString(t.scalar_type());
   v.size = std::size_t(t.numel());
-  // a device that is neither the CPU nor CUDA never equals a parameter's: refused by name
+  static std::set<std::string> names;  // lasting copies of c10's device names
   v.device = t.device().is_cuda()  ? Device{Device::Kind::cuda, t.device().index()}
              : t.device().is_cpu() ? Device{}
-                                   : Device{Device::Kind::cuda, -1 - int(t.device().type())};
+                                   : Device{Device::Kind::other, int(t.device().type()),
+                                            *names
+                                                 .insert(c10::DeviceTypeName(t.device().type(),
+                                                                             /*lower_case=*/true))
+                                                 .first};
   v.contiguous = t.is_contiguous();
+  // an empty (or meta) tensor's data may be null, which the planner reads as absent
+  if (v.data == nullptr && (v.size == 0 || v.device.kind == Device::Kind::other)) {
+    v.data = unread_data();
+  }
   return v;
 }
 
@@ -85,27 +94,9 @@ cuda::Stream current_stream([[maybe_unused]] c10::Device device) {
 #endif
 }
 
-// The planner's CUDA hooks: a device-side non-finite scan (one flag read; the element found
-// with torch only when there is one), and launches on libtorch's current stream.
+// The planner's CUDA hook: its scans and kernels queued on libtorch's current stream.
 DeviceHooks cuda_hooks() {
   DeviceHooks hooks;
-  hooks.scan = [](std::span<const ConstBuffer> grads, Device where) -> std::optional<NonFiniteHit> {
-    const c10::Device device = torch_device(where);
-    c10::DeviceGuard guard(device);
-    Tensor flag = ::torch::zeros({1}, ::torch::TensorOptions().dtype(c10::kInt).device(device));
-    cuda::flag_non_finite(grads, flag.data_ptr<std::int32_t>(), current_stream(device));
-    if (flag.item<std::int32_t>() == 0) return std::nullopt;
-    for (std::size_t k = 0; k < grads.size(); ++k) {  // rare: find the element with torch
-      const Tensor g = ::torch::from_blob(
-          const_cast<void*>(grads[k].data), {std::int64_t(grads[k].size)},
-          ::torch::TensorOptions().dtype(scalar_type_of(grads[k].dtype)).device(device));
-      const Tensor bad = ::torch::nonzero(~::torch::isfinite(g));
-      if (bad.numel() == 0) continue;
-      const std::int64_t at = bad[0][0].item<std::int64_t>();
-      return NonFiniteHit{k, std::size_t(at), g[at].item<double>()};
-    }
-    return std::nullopt;
-  };
   hooks.launch = [](Device where, const std::function<void(void*)>& body) {
     const c10::Device device = torch_device(where);
     c10::DeviceGuard guard(device);

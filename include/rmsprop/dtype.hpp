@@ -1,0 +1,59 @@
+// The storage types, once: every name, size and code a front end or file uses for them.
+//
+// Kernels, the checkpoint format, the planner and every adapter (CLI, libtorch, Python,
+// NumPy, DLPack) read a dtype's facts from dtype_table(); none keeps its own list.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace rmsprop {
+
+// Storage types. bf16 and f16 values are computed in float32 (see half.hpp). The numeric
+// values are the checkpoint format's dtype codes: never renumber them.
+enum class DType : std::uint8_t { f32 = 0, f64 = 1, bf16 = 2, f16 = 3 };
+
+struct DTypeInfo {
+  DType dtype;
+  std::string_view name;        // ours, torch's (torch.<name>) and the CLI's
+  std::size_t size;             // bytes per value
+  std::uint64_t exponent_mask;  // the exponent bits: all set exactly for NaN and ±inf
+  std::string_view numpy_name;  // numpy.dtype(...).name; "" where NumPy has none
+  std::uint8_t dlpack_code;     // DLPack DLDataTypeCode: 2 float, 4 bfloat
+  std::uint8_t dlpack_bits;
+};
+
+// Every DType, in enum order. NumPy has no bfloat16; DLPack codes are dlpack.h's
+// DLDataTypeCode. Constant, so that kernels take their bit masks from it at compile time.
+inline constexpr DTypeInfo kDTypes[] = {
+    {DType::f32, "float32", 4, 0x7f800000u, "float32", 2, 32},
+    {DType::f64, "float64", 8, 0x7ff0000000000000ull, "float64", 2, 64},
+    {DType::bf16, "bfloat16", 2, 0x7f80u, "", 4, 16},
+    {DType::f16, "float16", 2, 0x7c00u, "float16", 2, 16},
+};
+
+inline std::span<const DTypeInfo> dtype_table() {
+  return kDTypes;
+}
+constexpr const DTypeInfo& dtype_info(DType dtype) {
+  return kDTypes[std::size_t(dtype) & 3];
+}
+// The DType named `name` ("float32"; "torch.float32" too), or nullopt.
+std::optional<DType> dtype_named(std::string_view name);
+// The DType of a DLPack (code, bits, lanes), or nullopt.
+std::optional<DType> dtype_of_dlpack(std::uint8_t code, std::uint8_t bits, std::uint16_t lanes);
+// The names of every DType, as "float32, float64, bfloat16 and float16": refusals list them.
+const std::string& dtype_names();
+
+inline std::string_view to_string(DType dtype) {
+  return dtype_info(dtype).name;
+}
+inline std::size_t size_of(DType dtype) {
+  return dtype_info(dtype).size;
+}
+
+}  // namespace rmsprop
