@@ -1,5 +1,5 @@
-// The benchmark's peer: the obvious fused RMSProp loop, in its own translation unit compiled
-// with -march=native (the strongest version of the peer on the machine that runs it).
+// The benchmark's peer: the obvious fused RMSProp loop, compiled once per SIMD target and run
+// for the target the library's kernels use on this CPU (the same ISA on both sides).
 #pragma once
 
 #include <cstddef>

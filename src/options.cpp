@@ -322,7 +322,7 @@ OptionValue OptionInfo::parse(std::string_view text) const {
   return std::string(text);
 }
 
-// The presets. Each line cites SEMANTICS.md's reading of the framework's source; where a
+// The presets, read from each framework's source (docs/flavors.md gives each formula); where a
 // framework has no default learning rate (TF1, optax) we use Keras's 1e-3.
 Options Options::from_flavor(Flavor flavor) {
   Options o;  // the defaults are torch.optim.RMSprop's

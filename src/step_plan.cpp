@@ -53,7 +53,8 @@ void check_param(const ParamView& p, std::size_t group) {
                           "): the kernel updates its memory in place");
   }
   const BufferView& g = p.grad;
-  if (!g.supported_dtype || g.dtype != p.param.dtype || g.size != p.param.size ||
+  // a row gradient's values are the front end's to check against the parameter's rows
+  if (!g.supported_dtype || g.dtype != p.param.dtype || (g.size != p.param.size && !p.rows) ||
       !(g.device == p.param.device) || !g.contiguous) {
     throw InvalidArgument(at + ": its gradient is " + describe(g) + ", expected " +
                           describe({nullptr, p.param.dtype, p.param.size, p.param.device}));
@@ -114,10 +115,6 @@ std::optional<std::pair<std::size_t, NonFiniteHit>> find_non_finite_gradient(
       devices.push_back(p.grad.device);
     }
   }
-  for (const OtherGradient& other : g.other_gradients) {
-    host.push_back(other.values);
-    host_index.push_back(other.index);
-  }
   if (const auto hit = find_non_finite(host, config.threads)) {
     const ConstBuffer& b = host[hit->first];
     return std::make_pair(host_index[hit->first],
@@ -149,12 +146,13 @@ void check_capturable(const GroupView& g) {
   if (o.non_finite == NonFinitePolicy::skip && g.device_skip == nullptr) {
     throw InvalidArgument(at + " is capturable with non_finite=skip but has no device flag");
   }
-  if (!g.other_gradients.empty()) {
-    throw InvalidArgument(at + " is capturable: sparse gradients are not (they step on the CPU)");
-  }
   const ParamView* first = nullptr;
   for (const ParamView& p : g.params) {
     if (p.grad.data == nullptr) continue;
+    if (p.rows) {
+      throw InvalidArgument(where(g.group, p.index) +
+                            " has a sparse gradient: a capturable group steps dense ones only");
+    }
     if (p.param.device.kind != Device::Kind::cuda) {
       throw InvalidArgument(where(g.group, p.index) + " is on " + p.param.device.str() +
                             ": a capturable group steps CUDA tensors only");
@@ -301,8 +299,6 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
         if (p.grad.data != nullptr && p.grad.device.kind == Device::Kind::cpu)
           non_finite_ += find_non_finite(p.grad.dtype, p.grad.data, p.grad.size, nullptr);
       }
-      for (const OtherGradient& o : g.other_gradients)
-        non_finite_ += find_non_finite(o.values.dtype, o.values.data, o.values.size, nullptr);
     }
     return;
   }
@@ -362,6 +358,7 @@ void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config
       ParamView& p = g.params[k];
       if (p.grad.data == nullptr) continue;
       if (!capturable) ++p.step;
+      if (p.rows) continue;  // the front end's row kernel
       const Precision& precision = precisions_[gi][k];
       TensorTask t;
       t.param = p.param.data;

@@ -6,7 +6,9 @@
 // each lane performs the reference's exact IEEE operations.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -112,8 +114,30 @@ TEST(FusedKernel, ReportsItsTargets) {
   ASSERT_FALSE(targets.empty());
   EXPECT_EQ(targets.front(), SimdTarget::baseline);
   std::printf("SIMD targets here:");
-  for (SimdTarget t : targets) std::printf(" %s", std::string(to_string(t)).c_str());
-  std::printf("; default %s\n", std::string(to_string(default_simd_target())).c_str());
+  for (std::size_t k = 0; k < targets.size(); ++k) {
+    const SimdTarget t = targets[k];
+    std::printf(" %s", std::string(to_string(t)).c_str());
+    EXPECT_NE(to_string(t), "?");
+    // listed weakest first, each once
+    if (k > 0) EXPECT_LT(int(targets[k - 1]), int(t)) << to_string(t);
+    // every listed target runs here, and gives the reference's bits
+    std::vector<float> p = {1.5f, -2.0f, 0.25f}, g = {0.5f, 1.0f, -3.0f}, sq(3, 0.0f);
+    std::vector<float> rp = p, rsq = sq;
+    TensorTask task{p.data(), g.data(), sq.data(), nullptr, nullptr, 3};
+    task.coefficients = coefficients(Options{}, 1, 1e-2);
+    TensorTask ref = task;
+    ref.param = rp.data(), ref.square_avg = rsq.data();
+    const Variant v = variant_of(Options{});
+    KernelConfig config{1, t};
+    fused_step(v, DType::f32, {&task, 1}, config);
+    reference_step(v, DType::f32, {&ref, 1});
+    EXPECT_EQ(std::memcmp(p.data(), rp.data(), sizeof(float) * 3), 0) << to_string(t);
+  }
+  // the default is the strongest target, unless RMSPROP_SIMD names another listed one
+  const SimdTarget chosen = default_simd_target();
+  EXPECT_NE(std::find(targets.begin(), targets.end(), chosen), targets.end());
+  if (std::getenv("RMSPROP_SIMD") == nullptr) EXPECT_EQ(chosen, targets.back());
+  std::printf("; default %s\n", std::string(to_string(chosen)).c_str());
 }
 
 }  // namespace

@@ -50,7 +50,8 @@ struct Preset {
 };
 
 TEST(Options, EachFlavorPresetHasItsFrameworksDefaults) {
-  // The values of ../shared/SEMANTICS.md (TF1 and optax have no default lr: Keras's 1e-3).
+  // The frameworks' defaults, as docs/flavors.md gives them (TF1 and optax have no default lr:
+  // Keras's 1e-3).
   const Preset presets[] = {
       {Flavor::torch, 1e-2, 0.99, 1e-8, false, 0, false, false},
       {Flavor::tf1, 1e-3, 0.9, 1e-10, true, 1, true, false},

@@ -1,4 +1,5 @@
-// Properties from the seeds' theory and SEMANTICS.md's worked numbers, each a test.
+// Properties from the seeds' theory and worked examples computed by hand from each
+// framework's formula (docs/flavors.md), each a test.
 #include <gtest/gtest.h>
 
 #include <algorithm>

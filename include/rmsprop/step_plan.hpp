@@ -71,13 +71,10 @@ struct ParamView {
   std::size_t index = 0;  // its index in the group: messages and rounding seeds
   // A capturable group's step count: a device int64 the kernel counts (`step` is unused).
   std::int64_t* device_step = nullptr;
-};
-
-// A gradient the front end steps itself (a sparse row gradient's values) but that the
-// non-finite policy reads with the others: `index` is its parameter's index in the group.
-struct OtherGradient {
-  std::size_t index = 0;
-  ConstBuffer values;
+  // A row (sparse) gradient, which the front end steps itself after run() (rmsprop/sparse.hpp):
+  // `grad` views its values (what the non-finite policy reads); the planner checks the
+  // parameter and its state, asks for the state and counts the step, and runs no kernel.
+  bool rows = false;
 };
 
 // A state buffer the front end must provide before run(): `size` values of `dtype` on the
@@ -106,7 +103,6 @@ struct GroupView {
   double lr = 0;          // this step's learning rate (after any schedule)
   std::size_t group = 0;  // its index: messages and rounding seeds
   std::span<ParamView> params;
-  std::span<const OtherGradient> other_gradients;  // host buffers only
   // Capturable (CUDA graphs; cuda::capturable_step): nothing of the step is read on the host.
   // Non-null: the learning rate is this device float64 (`lr` unused), every parameter is on
   // one CUDA device with its ParamView::device_step, and the non-finite policy skip is decided

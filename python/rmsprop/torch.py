@@ -143,13 +143,14 @@ class RMSprop(torch.optim.Optimizer):
                            skip))
         # every check, every group, before anything changes (NOTE: [torch stepper])
         sparse = self._stepper.prepare(groups, self.state, self._threads)
-        for gi, pi in sparse:
-            p = self.param_groups[gi]["params"][pi]
-            _check_sparse(p, p.grad)
+        rows = [_check_sparse(p, p.grad, self.state.get(p, {}), self.param_groups[gi])
+                for gi, pi in sparse for p in [self.param_groups[gi]["params"][pi]]]
         if self._stepper.run():
-            for gi, pi in sparse:
+            for (gi, pi), row_steps in zip(sparse, rows):
                 group = self.param_groups[gi]
                 p = group["params"][pi]
+                if row_steps is not None:
+                    self.state[p]["row_steps"] = row_steps
                 self._sparse_step(group, groups[gi][0], p, p.grad)
         return loss
 
@@ -186,25 +187,15 @@ class RMSprop(torch.optim.Optimizer):
         return cached
 
     def _sparse_step(self, group, options, p, grad):
-        """One step of a parameter with a COO row gradient (checked by _check_sparse)."""
-        need = options.buffers_needed()
+        """One step of a parameter with a COO row gradient, checked by _check_sparse; the
+        planner has made its state and counted the step."""
         state = self.state[p]
-        _ensure_state(p, state, need, group)
         mode = group["sparse_mode"]
-        if mode == "lazy" and "row_steps" not in state:
-            state["row_steps"] = torch.zeros(p.shape[0], dtype=torch.int64)
-        if mode == "lazy":
-            rows = state["row_steps"]
-            if rows.dtype != torch.int64 or rows.device.type != "cpu" \
-                    or not rows.is_contiguous():
-                rows = state["row_steps"] = rows.to("cpu", torch.int64).contiguous()
-            if rows.shape != (p.shape[0],):
-                raise ValueError(f"rmsprop.torch.RMSprop: state 'row_steps' has shape "
-                                 f"{tuple(rows.shape)}, expected ({p.shape[0]},)")
-        state["step"] += 1
         indices = grad._indices()[0].contiguous()
         values = grad._values().contiguous()
-        buffers = (p,) + tuple(state.get(name) for name in _BUFFERS)
+        half = p.dtype in (torch.bfloat16, torch.float16)
+        buffers = (p,) + tuple(state.get(name) for name in _BUFFERS[:3]) + (
+            state.get("master_weights") if group["master_weights"] and half else None,)
         ptr = lambda t: 0 if t is None else t.data_ptr()  # noqa: E731
         row_steps = state.get("row_steps") if mode == "lazy" else None
         _core.sparse_step(options, float(group["lr"]), _DTYPES[p.dtype], p.shape[0],
@@ -217,7 +208,6 @@ class RMSprop(torch.optim.Optimizer):
 _BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
 
 
-
 def _capturable_device(group):
     """The device a capturable group steps on: its first parameter's with a gradient."""
     for p in group["params"]:
@@ -226,7 +216,7 @@ def _capturable_device(group):
     return None
 
 
-def _check_sparse(p, grad):
+def _check_sparse(p, grad, state, group):
     if p.device.type != "cpu" or grad.device.type != "cpu":
         raise RuntimeError(f"rmsprop.torch.RMSprop runs on CPU tensors; got a parameter on "
                            f"{p.device} with its gradient on {grad.device}")
@@ -239,53 +229,20 @@ def _check_sparse(p, grad):
                            f"sparse dimension) of a contiguous parameter; got sparse_dim "
                            f"{grad.sparse_dim()} of shape {tuple(grad.shape)} for a parameter of "
                            f"shape {tuple(p.shape)}")
-
-
-def _ensure_state(p, state, need, group):
-    """Creates the state this step's variant needs, as torch.optim.RMSprop would, and brings
-    loaded state to the kernel's dtype and layout."""
-    need_sq, need_avg, need_mom = need
-    state_dtype = _state_dtype(p, group)
-    if len(state) == 0:
-        state["step"] = 0
-    like = dict(dtype=state_dtype, memory_format=torch.contiguous_format)
-    if need_sq and "square_avg" not in state:
-        state["square_avg"] = torch.full_like(p, float(group["initial_accumulator_value"]), **like)
-    if need_mom and "momentum_buffer" not in state:
-        state["momentum_buffer"] = torch.zeros_like(p, **like)
-    if need_avg and "grad_avg" not in state:
-        state["grad_avg"] = torch.zeros_like(p, **like)
-    half = p.dtype in (torch.bfloat16, torch.float16)
-    if group["master_weights"] and half and "master_weights" not in state:
-        state["master_weights"] = p.detach().to(torch.float32)
-    if not (group["master_weights"] and half):
-        state.pop("master_weights", None)
-    else:
-        _buffer(state, "master_weights", p, torch.float32)
-    for name in ("square_avg", "grad_avg", "momentum_buffer"):
-        _buffer(state, name, p, state_dtype)
-
-
-def _state_dtype(p, group):
-    if p.dtype == torch.float64:
-        return torch.float64
-    return torch.bfloat16 if group["state_dtype"] == "bfloat16" else torch.float32
-
-
-def _buffer(state, name, p, state_dtype):
-    """A state tensor ready for the kernel: loaded state dicts may bring another dtype or
-    layout (torch.optim.RMSprop keeps bfloat16 state for bfloat16 parameters)."""
-    t = state.get(name)
-    if t is None:
-        return None
-    if t.numel() != p.numel():
-        raise ValueError(f"rmsprop.torch.RMSprop: state {name!r} has {t.numel()} elements "
-                         f"for a parameter of shape {tuple(p.shape)}")
-    if t.dtype != state_dtype or not t.is_contiguous() or t.device != p.device \
-            or t.shape != p.shape:
-        t = t.to(device=p.device, dtype=state_dtype).contiguous().reshape(p.shape)
-        state[name] = t
-    return t
+    if group["sparse_mode"] == "lazy":
+        # per-row step counts: a CPU int64 per row (a loaded one is brought to that form)
+        rows = state.get("row_steps")
+        if rows is None:
+            rows = torch.zeros(p.shape[0], dtype=torch.int64)
+        elif rows.dtype != torch.int64 or rows.device.type != "cpu" or not rows.is_contiguous():
+            rows = rows.to("cpu", torch.int64).contiguous()
+        if rows.shape != (p.shape[0],):
+            raise ValueError(f"rmsprop.torch.RMSprop: state 'row_steps' has shape "
+                             f"{tuple(rows.shape)}, expected ({p.shape[0]},)")
+        if bool((rows < 0).any()):
+            raise ValueError("rmsprop.torch.RMSprop: state 'row_steps' holds negative counts")
+        return rows
+    return None
 
 
 class _Callbacks:

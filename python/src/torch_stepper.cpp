@@ -99,7 +99,6 @@ struct Group {
   Options options;
   std::vector<Entry> entries;
   std::vector<ParamView> views;  // the planner's copy, refreshed every step
-  std::vector<OtherGradient> others;
 };
 
 class TorchStepper {
@@ -127,17 +126,13 @@ class TorchStepper {
       const auto device_lr = spec[3].cast<std::uintptr_t>();
       refresh(g, gi, params, device_lr != 0);
       g.views.clear();
-      g.others.clear();
       for (std::size_t i = 0; i < g.entries.size(); ++i) {
         const Entry& e = g.entries[i];
         g.views.push_back(e.view);
-        if (e.sparse) {
-          g.others.push_back({i, {e.view.grad.data, e.view.grad.dtype, e.view.grad.size}});
-          g.views.back().grad = {};
-          sparse.emplace_back(gi, i);
-        }
+        g.views.back().rows = e.sparse && e.grad != nullptr;
+        if (g.views.back().rows) sparse.emplace_back(gi, i);
       }
-      GroupView view{&g.options, spec[1].cast<double>(), gi, g.views, g.others};
+      GroupView view{&g.options, spec[1].cast<double>(), gi, g.views};
       if (device_lr != 0) {
         view.device_lr = reinterpret_cast<const double*>(device_lr);
         view.device_skip = reinterpret_cast<std::int32_t*>(spec[4].cast<std::uintptr_t>());
@@ -183,12 +178,12 @@ class TorchStepper {
     for (Group& g : groups_) {
       for (std::size_t i = 0; i < g.entries.size(); ++i) {
         Entry& e = g.entries[i];
-        if (g.views[i].grad.data == nullptr && !e.sparse) continue;
+        if (g.views[i].grad.data == nullptr) continue;
         if (!e.adopted) {  // a parameter's first step: its state joins the optimizer's
           callbacks_.attr("adopt")(state_, e.param, e.state);
           e.adopted = true;
         }
-        if (g.views[i].device_step != nullptr || e.sparse) continue;
+        if (g.views[i].device_step != nullptr) continue;
         e.view.step = g.views[i].step;
         const py::int_ step(e.view.step);
         if (PyDict_SetItem(e.state.ptr(), step_key, step.ptr()) != 0) throw py::error_already_set();

@@ -123,7 +123,7 @@ def test_flavor_defaults_and_explicit_overrides():
     group = opt.param_groups[0]
     assert group["eps"] == 1e-3 and group["alpha"] == 0.9 and group["lr"] == 1e-3
     assert group["initial_accumulator_value"] == 1.0 and group["lr_in_momentum"]
-    # SEMANTICS.md's worked numbers, TF1: η=0.016, ρ=0.9, ε=1e-3, μ=0.9
+    # a worked example by hand from TF1's formula: η=0.016, ρ=0.9, ε=1e-3, μ=0.9
     p = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
     opt = rt.RMSprop([p], flavor="tf1", lr=0.016, alpha=0.9, eps=1e-3, momentum=0.9)
     p.grad = torch.tensor([0.5, -1.0, 1e-3, 0.0], dtype=torch.float64)

@@ -12,7 +12,8 @@ using LaunchFn = void (*)(const StepLaunch& launch, int blocks, cudaStream_t str
 using LaunchTable =
     std::array<std::array<LaunchFn, kernels::kNumVariantIndices>, kernels::kNumPrecisionIndices>;
 
-// Rows for the precisions whose parameters are kParam (step_<param>.cu each define one).
+// Rows for the precisions whose parameters are kParam: step_instances.cu, compiled once per
+// parameter dtype (RMSPROP_CUDA_PARAM), defines one each.
 template <DType kParam>
 const LaunchTable& launch_table_part();
 

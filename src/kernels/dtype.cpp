@@ -1,4 +1,5 @@
-// Storage types: names, sizes, element access and the checks on them.
+// Storage types: element access, the precision check, the non-finite scans (names and sizes:
+// rmsprop/dtype.hpp).
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -59,9 +60,9 @@ void kernels::store_from_double(DType dtype, void* data, std::size_t i, double v
   });
 }
 
-// Scans blocks with a vectorizable test (x − x is 0 for finite x, NaN for NaN and ±inf) and
-// looks for the exact element only in a block that has one: the check reads the gradients
-// once more before a step, so it must run at memory speed.
+// Scans blocks of 4096 with a vectorizable test and looks for the exact element only in a
+// block that has one: the check reads the gradients once more before a step, so it must run
+// at memory speed.
 namespace {
 
 // Testing the bits as unsigned integers vectorizes (a floating-point test such as x − x == 0

@@ -6,7 +6,7 @@ Run with Debian's Python (it has torch and numpy):  /usr/bin/python3 tests/golde
 * torch.txt: real PyTorch (`torch.optim.RMSprop`, and `SGD`, `Adagrad`, `Adam` for the
   baselines) over a matrix of options, float32 and float64.
 * flavors.txt: every other flavor, computed here in NumPy from its formula as the framework's
-  own source writes it (see ../shared/SEMANTICS.md), in that framework's order of operations.
+  own source writes it (see docs/flavors.md), in that framework's order of operations.
   This is written independently of the C++ rule on purpose: it is a second reading of the
   frameworks, not a copy of ours.
 
@@ -105,7 +105,7 @@ def torch_cases():
 # `s(x)` makes a scalar of the trajectory's dtype, as the framework would use.
 
 def clamp(variance):
-    """Our one documented deviation (SEMANTICS.md): v - m^2 is clamped at 0 where the frameworks
+    """Our one documented deviation (docs/flavors.md): v - m^2 is clamped at 0 where the frameworks
     let it round negative into a NaN. It changes no finite result."""
     return np.maximum(variance, variance.dtype.type(0))
 
