@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "commands.hpp"
 #include "measure.hpp"
@@ -36,9 +37,10 @@ std::pair<std::size_t, std::size_t> parse_shape(const std::string& text) {
   }
 }
 
+// The benchmark's naive peer is written for these two (bench/naive_loop_impl.inl).
 DType parse_dtype(const std::string& text) {
-  if (text == "float32") return DType::f32;
-  if (text == "bfloat16") return DType::bf16;
+  const std::optional<DType> d = dtype_named(text);
+  if (d == DType::f32 || d == DType::bf16) return *d;
   throw InvalidOption("--dtype '" + text + "': float32 or bfloat16");
 }
 

@@ -28,12 +28,33 @@ _KEYS = tuple(key for key in OPTION_NAMES if key != "lr")  # lr: read every step
 def _group_options(group):
     """The group's validated options (its values may have been changed since the last step:
     a scheduler writes lr, a user any key)."""
-    return resolve(None, {key: group.get(key) for key in OPTION_NAMES})
+    _check_torch_keys(group)
+    return resolve(None, dict({key: group.get(key) for key in _KEYS}, lr=_host_lr(group["lr"])))
+
+
+def _host_lr(lr):
+    """A learning rate as a float for the checks (a tensor lr is read once here)."""
+    return float(lr) if torch.is_tensor(lr) else lr
+
+
+# NOTE: [torch keys] torch.optim.RMSprop's group keys beside the options: `foreach` (any value:
+# ours is always one multi-tensor call), `capturable` (honoured on CUDA), `differentiable` and
+# `fused` (True is refused: the fused kernel is neither differentiable nor torch's fused path).
+def _check_torch_keys(group):
+    for key in ("differentiable", "fused"):
+        if group.get(key):
+            raise ValueError(f"{key}={group[key]!r}: rmsprop.torch.RMSprop's step is one fused "
+                             f"kernel outside autograd; only {key}=False (or None) is supported")
 
 
 class RMSprop(torch.optim.Optimizer):
     """RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-    centered=False, *, maximize=False, flavor="torch", **options)
+    centered=False, capturable=False, foreach=None, maximize=False, differentiable=False, *,
+    flavor="torch", threads=0, sparse_mode="dense", **options)
+
+    torch.optim.RMSprop's signature (torch 2.x), then ours. ``foreach`` is accepted and kept
+    (the step is always one multi-tensor call); ``differentiable=True`` is refused.
+    ``capturable=True`` without ``non_finite`` steps as torch does (``non_finite="propagate"``).
 
     Arguments left out take the flavor's defaults (torch.optim.RMSprop's for "torch"); any
     argument given overrides the flavor. ``options`` are the other rmsprop options:
@@ -57,8 +78,9 @@ class RMSprop(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr=None, alpha=None, eps=None, weight_decay=None, momentum=None,
-                 centered=None, *, maximize=None, flavor=None, threads=0, sparse_mode="dense",
-                 capturable=False, **options):
+                 centered=None, capturable=False, foreach=None, maximize=None,
+                 differentiable=False, *, flavor=None, threads=0, sparse_mode="dense",
+                 **options):
         unknown = set(options) - set(OPTION_NAMES)
         if unknown:
             raise TypeError(f"RMSprop got unknown options {sorted(unknown)}")
@@ -67,9 +89,14 @@ class RMSprop(torch.optim.Optimizer):
         self._threads = threads
         self._stepper = _core.TorchStepper(_Callbacks)
         self._group_cache = {}  # group index -> (option values, _core.Options)
-        defaults = resolve(flavor, dict(options, lr=lr, alpha=alpha, eps=eps,
+        if capturable and options.get("non_finite") is None:
+            # as torch steps capturably: nothing read on the host ("error" would need a read)
+            options["non_finite"] = "propagate"
+        defaults = resolve(flavor, dict(options, lr=_host_lr(lr), alpha=alpha, eps=eps,
                                         weight_decay=weight_decay, momentum=momentum,
                                         centered=centered, maximize=maximize)).to_dict()
+        if torch.is_tensor(lr):
+            defaults["lr"] = lr  # as torch keeps it: a schedule may write it in place
         if sparse_mode not in ("dense", "lazy"):
             raise ValueError(f"sparse_mode={sparse_mode!r}: 'dense' or 'lazy'")
         defaults["sparse_mode"] = sparse_mode
@@ -77,7 +104,10 @@ class RMSprop(torch.optim.Optimizer):
             raise ValueError("capturable=True with non_finite='error': raising needs a host read "
                              "of every step's gradients; use non_finite='skip' (decided on the "
                              "device) or 'propagate'")
-        defaults["capturable"] = bool(capturable)
+        # torch.optim.RMSprop's multi-tensor keys, kept as torch keeps them (NOTE: [torch keys])
+        defaults.update(capturable=bool(capturable), foreach=foreach,
+                        differentiable=differentiable)
+        _check_torch_keys(defaults)
         self._flags = {}  # device -> int32 non-finite flag tensor
         self._device_lr = {}  # (group index, device) -> float64 lr tensor
         super().__init__(params, defaults)
@@ -100,6 +130,9 @@ class RMSprop(torch.optim.Optimizer):
                 group.setdefault(key, self.defaults.get(key))
             group.setdefault("sparse_mode", self.defaults.get("sparse_mode", "dense"))
             group.setdefault("capturable", self.defaults.get("capturable", False))
+            group.setdefault("foreach", self.defaults.get("foreach"))
+            group.setdefault("differentiable", self.defaults.get("differentiable", False))
+            _check_torch_keys(group)
         for p, st in self.state.items():
             # torch 2.x keeps step as a tensor; ours is an int, or with capturable a device
             # int64 tensor (made by _Callbacks.device_step)

@@ -211,7 +211,7 @@ def test_bad_tensors_are_refused_clearly():
     with pytest.raises(ValueError, match="alpha=1.5"):
         rt.RMSprop([p], alpha=1.5)
     with pytest.raises(ValueError, match="capturable=True with non_finite='error'"):
-        rt.RMSprop([p], capturable=True)
+        rt.RMSprop([p], capturable=True, non_finite="error")
     with pytest.raises(ValueError, match="unknown flavor 'pytorch'"):
         rt.RMSprop([p], flavor="pytorch")
     with pytest.raises(TypeError, match="unknown options"):
