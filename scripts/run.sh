@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${RMSPROP_SKIP_SETUP:-0}" = 1 ] || bash scripts/setup-debian.sh
-bash scripts/build.sh build > /dev/null
+# The CUDA backend takes minutes to compile: built here only where a GPU driver is loaded, or
+# when asked (RMSPROP_CUDA=ON or AUTO); the tests' build (scripts/test.sh) always compiles it.
+if [ -z "${RMSPROP_CUDA:-}" ]; then
+  if [ -e /proc/driver/nvidia/version ]; then RMSPROP_CUDA=AUTO; else RMSPROP_CUDA=OFF; fi
+fi
+bash scripts/build.sh build -DRMSPROP_CUDA="$RMSPROP_CUDA"
 [ $# -gt 0 ] || set -- train
 exec ./build/apps/rmsprop "$@"

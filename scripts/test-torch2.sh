@@ -10,6 +10,9 @@
 # inside it (/build) is reused too, so a second run rebuilds only what changed. Only what the
 # torch-2.x tests need is built: the Python module and rmsprop_torch_tests, no CUDA.
 set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+  exec sudo --preserve-env=RMSPROP_TRIXIE_ROOT bash "$0" "$@"
+fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${RMSPROP_TRIXIE_ROOT:-/var/tmp/rmsprop-trixie}
 packages=python3-torch,python3-numpy,python3-pytest,pybind11-dev,python3-dev,g++,cmake,make

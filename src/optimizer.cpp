@@ -41,12 +41,12 @@ AlignedBuffer& slot_of(ParamState& s, Slot slot) {
 // A parameter and its state as the planner sees them (see NOTE: [step planner]).
 ParamView view_of(const Param& p, ParamState& s, std::size_t index) {
   ParamView v;
-  v.param = {p.data, p.dtype, p.size};
-  if (p.grad != nullptr) v.grad = {p.grad, p.dtype, p.size};
+  v.param = BufferView::of(p.data, p.dtype, p.size);
+  if (p.grad != nullptr) v.grad = BufferView::of(p.grad, p.dtype, p.size);
   for (std::size_t k = 0; k < kSlots; ++k) {
     AlignedBuffer& b = slot_of(s, Slot(k));
     const DType dtype = Slot(k) == Slot::master ? DType::f32 : s.state_dtype;
-    if (!b.empty()) v.state[k] = {b.data(), dtype, b.bytes() / size_of(dtype)};
+    if (!b.empty()) v.state[k] = BufferView::of(b.data(), dtype, b.bytes() / size_of(dtype));
   }
   v.step = s.step;
   v.index = index;
@@ -126,8 +126,8 @@ StepResult Optimizer::step() {
     Group& g = impl_->groups[gi];
     for (std::size_t i = 0; i < g.params.size(); ++i)
       views[gi].push_back(view_of(g.params[i], g.states[i], i));
-    groups.push_back(
-        {&g.options, impl_->schedule.lr(g.options.lr, impl_->steps_taken), gi, views[gi]});
+    groups.push_back(GroupView::of(g.options, impl_->schedule.lr(g.options.lr, impl_->steps_taken),
+                                   gi, views[gi]));
   }
   const StepPlan plan(groups, impl_->kernel);  // everything checked: nothing changed yet
   StepResult result;
@@ -141,7 +141,7 @@ StepResult Optimizer::step() {
       AlignedBuffer buffer(r.size * size_of(r.dtype));
       ParamView& v = views[gi][r.param];
       initialize_state(r, v, buffer.data());
-      v.state[std::size_t(r.slot)] = {buffer.data(), r.dtype, r.size};
+      v.state[std::size_t(r.slot)] = BufferView::of(buffer.data(), r.dtype, r.size);
       slot_of(impl_->groups[gi].states[r.param], r.slot) = std::move(buffer);
     }
   }

@@ -56,8 +56,9 @@ void check_param(const ParamView& p, std::size_t group) {
   // a row gradient's values are the front end's to check against the parameter's rows
   if (!g.supported_dtype || g.dtype != p.param.dtype || (g.size != p.param.size && !p.rows) ||
       !(g.device == p.param.device) || !g.contiguous) {
-    throw InvalidArgument(at + ": its gradient is " + describe(g) + ", expected " +
-                          describe({nullptr, p.param.dtype, p.param.size, p.param.device}));
+    throw InvalidArgument(
+        at + ": its gradient is " + describe(g) + ", expected " +
+        describe(BufferView::of(nullptr, p.param.dtype, p.param.size, p.param.device)));
   }
 }
 
@@ -65,7 +66,7 @@ void check_param(const ParamView& p, std::size_t group) {
 // (false), or refused.
 bool check_state(const BufferView& b, Slot slot, DType wanted, const ParamView& p,
                  std::size_t group) {
-  const BufferView expected{nullptr, wanted, p.param.size, p.param.device};
+  const BufferView expected = BufferView::of(nullptr, wanted, p.param.size, p.param.device);
   if (!b.supported_dtype || b.size != p.param.size || !(b.device == p.param.device) ||
       !b.contiguous) {
     throw InvalidArgument(where(group, p.index) + ": state '" + std::string(to_string(slot)) +

@@ -245,7 +245,7 @@ TEST(TorchOptimizer, GroupsWithTheirOwnOptionsAndParametersWithoutGradient) {
               2e-2);
   EXPECT_NEAR((net->b->weight - before_b).abs().max().item<double>(), 1e-3 / std::sqrt(0.01), 1e-4);
   EXPECT_TRUE(::torch::equal(frozen, ::torch::ones({4})));
-  EXPECT_EQ(opt.state().count(c10::guts::to_string(frozen.unsafeGetTensorImpl())), 0u);
+  EXPECT_EQ(opt.state().count(rmsprop::torch::state_key(frozen)), 0u);
 }
 
 // CUDA tensors (a libtorch with CUDA and a GPU; skipped elsewhere, saying so).
@@ -323,7 +323,7 @@ TEST(TorchOptimizer, MixedPrecisionWithMasterWeights) {
   }
   EXPECT_LT(loss(*net, b).item<double>(), 0.8 * first);
   auto& state = static_cast<rmsprop::torch::RMSpropParamState&>(
-      *opt.state().at(c10::guts::to_string(net->a->weight.unsafeGetTensorImpl())));
+      *opt.state().at(rmsprop::torch::state_key(net->a->weight)));
   EXPECT_EQ(state.master().scalar_type(), ::torch::kFloat);
   EXPECT_TRUE(::torch::equal(state.master().to(::torch::kBFloat16), net->a->weight));
 }
@@ -387,7 +387,7 @@ TEST(TorchOptimizer, NonFinitePoliciesChangeNothing) {
   EXPECT_TRUE(skip_opt.last_step_applied());
   EXPECT_FALSE(::torch::equal(a, ::torch::ones({5})));
   EXPECT_EQ(static_cast<rmsprop::torch::RMSpropParamState&>(
-                *skip_opt.state().at(c10::guts::to_string(a.unsafeGetTensorImpl())))
+                *skip_opt.state().at(rmsprop::torch::state_key(a)))
                 .step(),
             1);
 }

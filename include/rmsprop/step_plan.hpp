@@ -40,6 +40,8 @@ struct Device {
   std::string_view name;  // Kind::other: the front end's name of it ("meta"), refused by name
   bool operator==(const Device&) const = default;
   std::string str() const;  // "cpu", "cuda:0", the name
+  static Device cuda(int index) { return {Kind::cuda, index, {}}; }
+  static Device other(int index, std::string_view name) { return {Kind::other, index, name}; }
 };
 
 // A parameter's optimizer state buffers.
@@ -56,6 +58,10 @@ struct BufferView {
   bool contiguous = true;
   bool supported_dtype = true;  // false: the front end's dtype has no DType (dtype_name says)
   std::string_view dtype_name;  // the front end's name of an unsupported dtype
+
+  static BufferView of(void* data, DType dtype, std::size_t size, Device device = {}) {
+    return {data, dtype, size, device, true, true, {}};
+  }
 };
 
 // The data pointer of a present buffer that has none (an empty tensor's, a meta tensor's
@@ -110,6 +116,11 @@ struct GroupView {
   // required with skip); policy error, which needs a host read, is refused.
   const double* device_lr = nullptr;
   std::int32_t* device_skip = nullptr;
+
+  static GroupView of(const Options& options, double lr, std::size_t group,
+                      std::span<ParamView> params) {
+    return {&options, lr, group, params, nullptr, nullptr};
+  }
 };
 
 // The first non-finite value among buffers: which buffer, which element, its value.

@@ -23,6 +23,13 @@ from ._options import OPTION_NAMES, resolve
 # ignored: the step is always the one fused kernel. The dtypes: the core's table.
 _DTYPES = {getattr(torch, row["name"]): row["name"] for row in _core.dtype_table()}
 _KEYS = tuple(key for key in OPTION_NAMES if key != "lr")  # lr: read every step, any type
+# torch 2.x keeps each parameter's step count as a scalar tensor (float32, or float64 when that
+# is the default dtype); 1.x as an int. Ours follows the installed torch, so state dicts match.
+_STEP_TENSOR = int(torch.__version__.split(".")[0]) >= 2
+
+
+def _scalar_dtype():
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
 def _group_options(group):
@@ -134,10 +141,15 @@ class RMSprop(torch.optim.Optimizer):
             group.setdefault("differentiable", self.defaults.get("differentiable", False))
             _check_torch_keys(group)
         for p, st in self.state.items():
-            # torch 2.x keeps step as a tensor; ours is an int, or with capturable a device
-            # int64 tensor (made by _Callbacks.device_step)
-            if "step" in st and torch.is_tensor(st["step"]) and st["step"].device.type == "cpu":
-                st["step"] = int(st["step"].item())
+            # each step count as the installed torch keeps it (a capturable run's device int64
+            # tensor, made by _Callbacks.device_step, is kept)
+            step = st.get("step")
+            if step is None or (torch.is_tensor(step) and step.device.type != "cpu"):
+                continue
+            if _STEP_TENSOR and not torch.is_tensor(step):
+                st["step"] = torch.tensor(float(step), dtype=_scalar_dtype())
+            elif not _STEP_TENSOR and torch.is_tensor(step):
+                st["step"] = int(step.item())
 
     def load_state_dict(self, state_dict):
         """torch.optim.Optimizer.load_state_dict casts floating state to each parameter's
@@ -234,7 +246,7 @@ class RMSprop(torch.optim.Optimizer):
         _core.sparse_step(options, float(group["lr"]), _DTYPES[p.dtype], p.shape[0],
                           p.numel() // p.shape[0], tuple(ptr(t) for t in buffers),
                           indices.data_ptr(), indices.numel(), values.data_ptr(), mode,
-                          state["step"], ptr(row_steps), self._threads)
+                          int(state["step"]), ptr(row_steps), self._threads)
         del buffers, indices, values, row_steps  # alive until here: NOTE: [lifetimes]
 
 
@@ -304,7 +316,19 @@ class _Callbacks:
 
     @staticmethod
     def adopt(state, p, own):
+        """A parameter's first step: its state joins the optimizer's, with its step count as
+        the installed torch keeps it (2.x: a scalar tensor, 1.x: an int)."""
+        if _STEP_TENSOR and "step" not in own:
+            own["step"] = torch.tensor(0.0, dtype=_scalar_dtype())
         state[p] = own
+
+    @staticmethod
+    def host_step(t):
+        """(pointer, dtype) of a step count kept in a host scalar tensor, else None."""
+        if torch.is_tensor(t) and t.device.type == "cpu" and t.numel() == 1 \
+                and t.dtype in (torch.float32, torch.float64, torch.int64) and t.is_contiguous():
+            return t.data_ptr(), str(t.dtype).replace("torch.", "")
+        return None
 
     @staticmethod
     def allocate(p, state, key, dtype, init, value):

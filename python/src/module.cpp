@@ -321,10 +321,10 @@ class DLPackView {
     if (!dtype) v.dtype_name = rmsprop::python::intern(dtype_);
     v.size = numel_;
     const DLDevice& d = managed_->dl_tensor.device;
-    v.device = d.device_type == 1   ? rmsprop::Device{}
-               : d.device_type == 2 ? rmsprop::Device{rmsprop::Device::Kind::cuda, d.device_id}
-                                    : rmsprop::Device{rmsprop::Device::Kind::other, d.device_id,
-                                                      rmsprop::python::intern(device())};
+    v.device = d.device_type == 1 ? rmsprop::Device{}
+               : d.device_type == 2
+                   ? rmsprop::Device::cuda(d.device_id)
+                   : rmsprop::Device::other(d.device_id, rmsprop::python::intern(device()));
     v.contiguous = contiguous_;
     if (v.data == nullptr && v.size == 0) v.data = rmsprop::unread_data();
     return v;
@@ -373,7 +373,7 @@ void dlpack_step(const rmsprop::Options& options, double lr, const std::vector<D
       if (state[s][i] != nullptr) views[i].state[s] = state[s][i]->view();
     }
   }
-  const GroupView group{&options, lr, 0, views};
+  const GroupView group = GroupView::of(options, lr, 0, views);
   const KernelConfig config{threads, {}};
   DeviceHooks hooks;
   hooks.launch = [stream](Device, const std::function<void(void*)>& body) {

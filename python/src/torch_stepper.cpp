@@ -64,8 +64,8 @@ BufferView view_from(const py::handle& description) {
   const auto device = t[3].cast<std::string>();
   const int index = t[4].cast<int>();
   v.device = device == "cpu"    ? Device{}
-             : device == "cuda" ? Device{Device::Kind::cuda, index}
-                                : Device{Device::Kind::other, index, intern(device)};
+             : device == "cuda" ? Device::cuda(index)
+                                : Device::other(index, intern(device));
   v.contiguous = t[5].cast<bool>();
   // torch's empty tensors (and tensors on devices such as meta, which the planner refuses by
   // name) have data_ptr 0, which the planner reads as "absent": they get a pointer that is
@@ -80,6 +80,26 @@ BufferView view_from(const py::handle& description) {
 // cache must not keep a gradient alive after zero_grad(set_to_none=True); its address and
 // storage are compared instead, and torch keeps a gradient's dtype, size and device those of
 // its parameter).
+// A step count kept in a host scalar tensor of float32, float64 or int64.
+struct StepCount {
+  void* data = nullptr;
+  std::string dtype;
+  std::int64_t read() const {
+    if (dtype == "float32") return std::int64_t(*static_cast<const float*>(data));
+    if (dtype == "float64") return std::int64_t(*static_cast<const double*>(data));
+    return *static_cast<const std::int64_t*>(data);
+  }
+  void write(std::int64_t step) const {
+    if (dtype == "float32") {
+      *static_cast<float*>(data) = float(step);
+    } else if (dtype == "float64") {
+      *static_cast<double*>(data) = double(step);
+    } else {
+      *static_cast<std::int64_t*>(data) = step;
+    }
+  }
+};
+
 struct Entry {
   py::object param;
   std::uintptr_t param_ptr = 0;
@@ -92,6 +112,8 @@ struct Entry {
   bool adopted = false;  // `state` is in the optimizer's state (a new one only once it steps)
   std::array<py::object, kSlots> slots;
   py::object device_step;  // capturable: the device int64 step tensor
+  py::object step_tensor;  // the last non-int step seen, and what it is
+  StepCount step_count;
   ParamView view;
 };
 
@@ -132,7 +154,7 @@ class TorchStepper {
         g.views.back().rows = e.sparse && e.grad != nullptr;
         if (g.views.back().rows) sparse.emplace_back(gi, i);
       }
-      GroupView view{&g.options, spec[1].cast<double>(), gi, g.views};
+      GroupView view = GroupView::of(g.options, spec[1].cast<double>(), gi, g.views);
       if (device_lr != 0) {
         view.device_lr = reinterpret_cast<const double*>(device_lr);
         view.device_skip = reinterpret_cast<std::int32_t*>(spec[4].cast<std::uintptr_t>());
@@ -185,8 +207,14 @@ class TorchStepper {
         }
         if (g.views[i].device_step != nullptr) continue;
         e.view.step = g.views[i].step;
-        const py::int_ step(e.view.step);
-        if (PyDict_SetItem(e.state.ptr(), step_key, step.ptr()) != 0) throw py::error_already_set();
+        PyObject* step = PyDict_GetItem(e.state.ptr(), step_key);  // borrowed
+        if (step != nullptr && !PyLong_CheckExact(step) && host_step(e, step)) {
+          e.step_count.write(e.view.step);  // torch 2.x's scalar tensor, in place
+          continue;
+        }
+        const py::int_ count(e.view.step);
+        if (PyDict_SetItem(e.state.ptr(), step_key, count.ptr()) != 0)
+          throw py::error_already_set();
       }
     }
     return true;
@@ -267,6 +295,8 @@ class TorchStepper {
       if (capturable || step == nullptr) continue;  // capturable: device_step()
       if (PyLong_CheckExact(step)) {
         e.view.step = PyLong_AsLongLong(step);
+      } else if (host_step(e, step)) {
+        e.view.step = e.step_count.read();
       } else {
         const auto count = py::reinterpret_steal<py::object>(PyNumber_Long(step));
         if (!count) throw py::error_already_set();
@@ -278,6 +308,22 @@ class TorchStepper {
                               " has a negative step count " + std::to_string(e.view.step));
       }
     }
+  }
+
+  // Whether `step` is a host scalar tensor (torch 2.x keeps step counts so), read and written
+  // through its pointer: Python says once per tensor.
+  bool host_step(Entry& e, PyObject* step) {
+    if (!e.step_tensor.is(py::handle(step))) {
+      e.step_tensor = py::reinterpret_borrow<py::object>(step);
+      e.step_count = {};
+      const py::object found = callbacks_.attr("host_step")(e.step_tensor);
+      if (!found.is_none()) {
+        const auto t = found.cast<py::tuple>();
+        e.step_count = {reinterpret_cast<void*>(t[0].cast<std::uintptr_t>()),
+                        t[1].cast<std::string>()};
+      }
+    }
+    return e.step_count.data != nullptr;
   }
 
   // A capturable parameter's step count on its device (Python converts an int).

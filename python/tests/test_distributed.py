@@ -39,6 +39,8 @@ def single_process():
 
 def worker(rank, port, mode, out):
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    # torch >= 2.4 asks for a libuv TCP store by default; Debian's torch is built without it
+    os.environ["USE_LIBUV"] = "0"
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     torch.set_num_threads(1)
     net = torch.nn.parallel.DistributedDataParallel(model())

@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "rmsprop/cuda.hpp"
@@ -65,13 +66,11 @@ BufferView view_of(const Tensor& t) {
   v.dtype_name = v.supported_dtype ? "" : c10::toString(t.scalar_type());
   v.size = std::size_t(t.numel());
   static std::set<std::string> names;  // lasting copies of c10's device names
-  v.device = t.device().is_cuda()  ? Device{Device::Kind::cuda, t.device().index()}
+  const std::string& name =
+      *names.insert(c10::DeviceTypeName(t.device().type(), /*lower_case=*/true)).first;
+  v.device = t.device().is_cuda()  ? Device::cuda(t.device().index())
              : t.device().is_cpu() ? Device{}
-                                   : Device{Device::Kind::other, int(t.device().type()),
-                                            *names
-                                                 .insert(c10::DeviceTypeName(t.device().type(),
-                                                                             /*lower_case=*/true))
-                                                 .first};
+                                   : Device::other(int(t.device().type()), name);
   v.contiguous = t.is_contiguous();
   // an empty (or meta) tensor's data may be null, which the planner reads as absent
   if (v.data == nullptr && (v.size == 0 || v.device.kind == Device::Kind::other)) {
@@ -135,7 +134,22 @@ Tensor& slot_of(RMSpropParamState& s, Slot slot) {
   return s.master();
 }
 
+template <class Key>
+Key key_of(void* impl) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;  // what libtorch 1.x's own optimizers write (c10::guts::to_string)
+    text << impl;
+    return text.str();
+  } else {
+    return Key(impl);
+  }
+}
+
 }  // namespace
+
+StateKey state_key(const Tensor& param) {
+  return key_of<StateKey>(param.unsafeGetTensorImpl());
+}
 
 RMSpropOptions::RMSpropOptions(double lr) : options_(Options::from_flavor(Flavor::torch)) {
   options_.lr = lr;
@@ -247,7 +261,7 @@ Tensor RMSprop::step(LossClosure closure) {
       v.param = view_of(p);
       v.grad = view_of(grads[gi].back());
       v.index = i;
-      const auto found = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      const auto found = state_.find(state_key(p));
       if (found != state_.end()) {
         auto& s = static_cast<RMSpropParamState&>(*found->second);
         for (std::size_t k = 0; k < kSlots; ++k) v.state[k] = view_of(slot_of(s, Slot(k)));
@@ -255,7 +269,7 @@ Tensor RMSprop::step(LossClosure closure) {
       }
       views[gi].push_back(v);
     }
-    groups.push_back({&o, o.lr, gi, views[gi]});
+    groups.push_back(GroupView::of(o, o.lr, gi, views[gi]));
   }
   const DeviceHooks hooks = cuda::built() ? cuda_hooks() : DeviceHooks{};
   const StepPlan plan(groups, kernel_, hooks);
@@ -265,7 +279,7 @@ Tensor RMSprop::step(LossClosure closure) {
   std::vector<std::vector<RMSpropParamState*>> states(n);
   for (std::size_t gi = 0; gi < n; ++gi) {
     for (const Tensor& p : params[gi]) {
-      auto& slot = state_[c10::guts::to_string(p.unsafeGetTensorImpl())];
+      auto& slot = state_[state_key(p)];
       if (!slot) slot = std::make_unique<RMSpropParamState>();
       states[gi].push_back(static_cast<RMSpropParamState*>(slot.get()));
     }

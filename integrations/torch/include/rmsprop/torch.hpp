@@ -12,12 +12,20 @@
 #include <torch/serialize/archive.h>
 
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/options.hpp"
 
 namespace rmsprop::torch {
+
+// The key of a parameter's entry in Optimizer::state(): libtorch 1.x keys it by the text of
+// its TensorImpl's address, 2.x by the address itself.
+using StateKey =
+    std::decay_t<decltype(std::declval<::torch::optim::Optimizer&>().state())>::key_type;
+StateKey state_key(const ::torch::Tensor& param);
 
 // A group's options: the core's rmsprop::Options with libtorch-style chained accessors.
 class RMSpropOptions : public ::torch::optim::OptimizerCloneableOptions<RMSpropOptions> {
