@@ -6,8 +6,9 @@ tensors of 256 — and each variant (plain, momentum, centered+momentum; float32
 measures the median seconds per step of:
   - ours: rmsprop.torch.RMSprop with its defaults (non_finite="error": every gradient is
     scanned before the step), and with non_finite="propagate" (no scan: the adapter's cost);
-  - kernel: the same tensors through one C++ call (_core.dlpack_step over views made once:
-    the planner and the fused kernel, no Python per tensor), non_finite="propagate";
+  - kernel: the same tensors through one C++ call (_core.DLPackStepper over views made once:
+    the planner and the fused kernel, no Python and no conversion per tensor),
+    non_finite="propagate";
   - torch.optim.RMSprop with foreach on and off.
 ours/kernel ratios and speedups over torch's faster mode are printed (or, with --json, one
 JSON array). Needs the built module on PYTHONPATH (rmsprop-bench sets it).
@@ -35,7 +36,7 @@ def parameter_lists(names):
 
 
 class KernelAlone:
-    """One _core.dlpack_step call over views made once: what the step costs without any
+    """One C++ call per step over views made once: what the step costs without any
     per-tensor Python."""
 
     def __init__(self, params, threads, **options):
@@ -46,12 +47,12 @@ class KernelAlone:
         self.params = [view(p.detach()) for p in params]
         self.grads = [view(p.grad) for p in params]
         self.state = [[view(t) for t in ts] if ts else [None] * len(params) for ts in self.tensors]
+        self.stepper = _core.DLPackStepper(self.options, self.params, self.grads, self.state)
         self.threads, self.count = threads, 0
 
     def step(self):
         self.count += 1
-        _core.dlpack_step(self.options, 1e-3, self.params, self.grads, self.state, self.count,
-                          self.threads)
+        self.stepper.step(1e-3, self.count, self.threads)
 
 
 def best_of(make, repeats, rounds=2):

@@ -34,22 +34,23 @@ DType slot_dtype(Slot slot, const Precision& precision) {
 }
 
 void check_param(const ParamView& p, std::size_t group) {
-  const std::string at = where(group, p.index);
+  // the message is built only for a refusal: this runs for every parameter every step
+  const auto at = [&] { return where(group, p.index); };
   if (!p.param.supported_dtype) {
-    throw InvalidArgument(at + " has dtype " + std::string(p.param.dtype_name) +
+    throw InvalidArgument(at() + " has dtype " + std::string(p.param.dtype_name) +
                           ": supported are " + dtype_names());
   }
-  if (p.param.data == nullptr && p.param.size > 0) throw InvalidArgument(at + ": data is null");
+  if (p.param.data == nullptr && p.param.size > 0) throw InvalidArgument(at() + ": data is null");
   if (p.param.device.kind == Device::Kind::other) {
-    throw InvalidArgument(at + " is on " + p.param.device.str() +
+    throw InvalidArgument(at() + " is on " + p.param.device.str() +
                           ": rmsprop steps tensors on the CPU or on a CUDA device");
   }
   if (p.param.device.kind == Device::Kind::cuda && !cuda::built()) {
-    throw InvalidArgument(at + " is on " + p.param.device.str() +
+    throw InvalidArgument(at() + " is on " + p.param.device.str() +
                           " but this rmsprop was built without its CUDA backend");
   }
   if (!p.param.contiguous) {
-    throw InvalidArgument(at + " is not contiguous (" + describe(p.param) +
+    throw InvalidArgument(at() + " is not contiguous (" + describe(p.param) +
                           "): the kernel updates its memory in place");
   }
   const BufferView& g = p.grad;
@@ -57,7 +58,7 @@ void check_param(const ParamView& p, std::size_t group) {
   if (!g.supported_dtype || g.dtype != p.param.dtype || (g.size != p.param.size && !p.rows) ||
       !(g.device == p.param.device) || !g.contiguous) {
     throw InvalidArgument(
-        at + ": its gradient is " + describe(g) + ", expected " +
+        at() + ": its gradient is " + describe(g) + ", expected " +
         describe(BufferView::of(nullptr, p.param.dtype, p.param.size, p.param.device)));
   }
 }
@@ -353,6 +354,9 @@ void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config
     const GroupView& g = groups[gi];
     const Variant v = variant_of(*g.options);
     const CoefficientRecipe recipe = coefficient_recipe(*g.options);
+    // parameters mostly share their step count: its coefficients are computed once
+    std::int64_t last_step = -1;
+    Coefficients<double> last{};
     calls.clear();
     const bool capturable = g.device_lr != nullptr;
     for (std::size_t k = 0; k < g.params.size(); ++k) {
@@ -373,7 +377,8 @@ void StepPlan::run(std::span<const GroupView> groups, const KernelConfig& config
       t.size = p.param.size;
       // capturable: the device counts the step, derives the coefficients and mixes the
       // step into the seed
-      t.coefficients = capturable ? Coefficients<double>{} : recipe.at(p.step, g.lr);
+      if (!capturable && p.step != last_step) last = recipe.at(p.step, g.lr), last_step = p.step;
+      t.coefficients = capturable ? Coefficients<double>{} : last;
       t.rounding_seed = rounding_seed(g.group, p.index, capturable ? 0 : p.step);
       auto call = std::find_if(calls.begin(), calls.end(), [&](const Call& c) {
         return c.precision == precision && c.device == p.param.device;

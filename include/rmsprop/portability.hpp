@@ -5,8 +5,10 @@
 
 #if defined(__CUDACC__)
 #define RMSPROP_HOST_DEVICE __host__ __device__
+#define RMSPROP_UNROLL _Pragma("unroll")
 #else
 #define RMSPROP_HOST_DEVICE
+#define RMSPROP_UNROLL  // host compilers run the same code (tests) without the hint
 #endif
 
 #if defined(_MSC_VER)

@@ -21,14 +21,14 @@ struct alignas(sizeof(T) * N) Pack {
 template <int N, class T>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void load_pack(T (&dst)[N], const T* src) {
   const Pack<T, N> p = *reinterpret_cast<const Pack<T, N>*>(src);
-#pragma unroll
+  RMSPROP_UNROLL
   for (int j = 0; j < N; ++j) dst[j] = p.v[j];
 }
 
 template <int N, class T>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void store_pack(T* dst, const T (&src)[N]) {
   Pack<T, N> p;
-#pragma unroll
+  RMSPROP_UNROLL
   for (int j = 0; j < N; ++j) p.v[j] = src[j];
   *reinterpret_cast<Pack<T, N>*>(dst) = p;
 }
@@ -86,7 +86,7 @@ RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, un
       if constexpr (kV.uses_grad_avg()) load_pack(grad_avg, b.grad_avg + i);
       if constexpr (kV.uses_momentum_buffer()) load_pack(momentum_buffer, b.momentum_buffer + i);
       const typename K::Buffers r{param, grad, square_avg, grad_avg, momentum_buffer, master};
-#pragma unroll
+      RMSPROP_UNROLL
       for (int j = 0; j < kN; ++j) K::apply(r, j, std::uint32_t(i + j), c, seed);
       store_pack(b.param + i, param);
       if constexpr (kP.master_weights) store_pack(b.master + i, master);

@@ -1,5 +1,6 @@
 // The table of kernel instantiations: every canonical Variant, generated from one list of
-// axes so that no list of variants is kept by hand (flags are compile-time: each variant is its own instantiation).
+// axes so that no list of variants is kept by hand (flags are compile-time: each variant is its own
+// instantiation).
 //
 // A Variant is canonical when variant_of() can return it (e.g. SGD is never centered). Kernels
 // are instantiated for canonical variants only (apply.hpp builds the tables); the tests walk
