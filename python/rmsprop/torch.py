@@ -26,6 +26,7 @@ _KEYS = tuple(key for key in OPTION_NAMES if key != "lr")  # lr: read every step
 # torch 2.x keeps each parameter's step count as a scalar tensor (float32, or float64 when that
 # is the default dtype); 1.x as an int. Ours follows the installed torch, so state dicts match.
 _STEP_TENSOR = int(torch.__version__.split(".")[0]) >= 2
+_CUDA = torch.cuda.is_available()  # a capture can only be under way where CUDA is
 
 
 def _scalar_dtype():
@@ -173,6 +174,10 @@ class RMSprop(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if _CUDA and torch.cuda.is_current_stream_capturing() \
+                and not all(g["capturable"] for g in self.param_groups):
+            raise RuntimeError("Attempting CUDA graph capture of step() for an instance of "
+                               "rmsprop.torch.RMSprop but param_groups' capturable is False")
         for flag in self._flags.values():
             flag.zero_()
         groups, keep = [], []

@@ -176,3 +176,14 @@ def test_dlpack_step_on_cuda_tensors_with_a_stream():
         opt.step()
     for a, b in zip(params, mirror):
         assert torch.equal(a, b.detach())
+
+
+def test_capture_without_capturable_is_refused_as_torch_refuses_it():
+    p = torch.nn.Parameter(torch.ones(8, device="cuda"))
+    p.grad = torch.ones(8, device="cuda")
+    opt = rt.RMSprop([p], lr=0.1)
+    opt.step()  # state made outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match="capturable is False"):
+        with torch.cuda.graph(graph):
+            opt.step()
