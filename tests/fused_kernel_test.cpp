@@ -119,7 +119,9 @@ TEST(FusedKernel, ReportsItsTargets) {
     std::printf(" %s", std::string(to_string(t)).c_str());
     EXPECT_NE(to_string(t), "?");
     // listed weakest first, each once
-    if (k > 0) EXPECT_LT(int(targets[k - 1]), int(t)) << to_string(t);
+    if (k > 0) {
+      EXPECT_LT(int(targets[k - 1]), int(t)) << to_string(t);
+    }
     // every listed target runs here, and gives the reference's bits
     std::vector<float> p = {1.5f, -2.0f, 0.25f}, g = {0.5f, 1.0f, -3.0f}, sq(3, 0.0f);
     std::vector<float> rp = p, rsq = sq;
@@ -136,7 +138,9 @@ TEST(FusedKernel, ReportsItsTargets) {
   // the default is the strongest target, unless RMSPROP_SIMD names another listed one
   const SimdTarget chosen = default_simd_target();
   EXPECT_NE(std::find(targets.begin(), targets.end(), chosen), targets.end());
-  if (std::getenv("RMSPROP_SIMD") == nullptr) EXPECT_EQ(chosen, targets.back());
+  if (std::getenv("RMSPROP_SIMD") == nullptr) {
+    EXPECT_EQ(chosen, targets.back());
+  }
   std::printf("; default %s\n", std::string(to_string(chosen)).c_str());
 }
 

@@ -215,7 +215,9 @@ TEST(OptionTable, EveryRowRoundTripsThroughTextAndTypedValues) {
     EXPECT_NE(changed, base) << "setting it changed no field";
     // only this row's field changed
     for (const OptionInfo& other : option_table()) {
-      if (&other != &info) EXPECT_EQ(other.get(changed), other.get(base)) << other.name;
+      if (&other != &info) {
+        EXPECT_EQ(other.get(changed), other.get(base)) << other.name;
+      }
     }
     // text: set(name, to_text) and to_pairs give the same value back
     Options from_text = base;

@@ -116,7 +116,10 @@ bool plot(const std::vector<std::string>& arguments) {
   const char* python = std::getenv("RMSPROP_PYTHON");
   std::string command =
       quoted(python ? python : RMSPROP_DEFAULT_PYTHON) + " " + quoted(plot_script().string());
-  for (const std::string& a : arguments) command += " " + quoted(a);
+  for (const std::string& a : arguments) {
+    command += ' ';  // not " " + quoted(a): GCC 12 warns falsely (-Wrestrict, PR 105651)
+    command += quoted(a);
+  }
   const int status = std::system(command.c_str());
   if (status != 0) {
     std::fprintf(stderr,

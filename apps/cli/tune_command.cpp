@@ -207,7 +207,10 @@ void run_tune(TuneFlags& f) {
   for (std::size_t k = 0; k < settings.size(); ++k) {
     char name[32];
     std::snprintf(name, sizeof name, "trial-%03zu", k);
-    trials.push_back({settings[k], dir / "trials" / name});
+    Trial trial;
+    trial.setting = settings[k];
+    trial.dir = dir / "trials" / name;
+    trials.push_back(std::move(trial));
   }
   std::printf("tune: %zu trials, %d at a time, %d threads each; results in %s\n", trials.size(),
               jobs, threads, dir.c_str());

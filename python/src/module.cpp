@@ -188,7 +188,10 @@ class NumpyOptimizer {
     if (!numpy_dtype(a)) {
       std::string names;
       for (const rmsprop::DTypeInfo& d : rmsprop::dtype_table())
-        if (!d.numpy_name.empty()) names += (names.empty() ? "" : ", ") + std::string(d.numpy_name);
+        if (!d.numpy_name.empty()) {
+          if (!names.empty()) names += ", ";  // not a ternary + string: GCC 12's false -Wrestrict
+          names += d.numpy_name;
+        }
       throw rmsprop::InvalidArgument(std::string(what) + " " + std::to_string(i) + " has dtype " +
                                      std::string(py::str(a.dtype())) + "; NumPy arrays must be " +
                                      names);
