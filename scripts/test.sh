@@ -24,8 +24,11 @@ bash scripts/build.sh build -DRMSPROP_CUDA=$cuda -DCMAKE_CUDA_ARCHITECTURES=90
 (cd build && ctest --output-on-failure -j "$(nproc)")
 
 echo "== ASan + UBSan build and tests"
+# The library, the Python module, the libtorch optimizer and their tests, without the CLI and the
+# benchmarks (compiled with libtorch under ASan they cost CI ~10 minutes; the CLI's tests run
+# in the Release tree above).
 bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMSPROP_SANITIZE=ON \
-  -DRMSPROP_CUDA=OFF
+  -DRMSPROP_CUDA=OFF -DRMSPROP_BUILD_APPS=OFF -DRMSPROP_BUILD_BENCH=OFF
 # Not again under the sanitizers: the pip install (it builds its own, unsanitized module), the
 # full-data training run (minutes under ASan; its code runs in cli_tests), and the checks that
 # read no compiled code (golden files, clang-format).
