@@ -1,6 +1,8 @@
 #include <torch/optim/serialize.h>
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -224,10 +226,24 @@ void RMSpropParamState::serialize(::torch::serialize::InputArchive& archive) {
 
 RMSprop::RMSprop(std::vector<::torch::optim::OptimizerParamGroup> param_groups,
                  RMSpropOptions defaults)
-    : Optimizer(std::move(param_groups), std::make_unique<RMSpropOptions>(defaults)) {
-  for (const auto& group : this->param_groups()) {
-    static_cast<const RMSpropOptions&>(group.options()).core().validate();
+    : Optimizer(std::vector<::torch::optim::OptimizerParamGroup>{},
+                std::make_unique<RMSpropOptions>(defaults)) {
+  defaults.core().validate();
+  for (const auto& group : param_groups) add_param_group(group);
+}
+
+void RMSprop::add_param_group(const ::torch::optim::OptimizerParamGroup& group) {
+  const auto* own =
+      group.has_options() ? dynamic_cast<const RMSpropOptions*>(&group.options()) : nullptr;
+  if (group.has_options() && own == nullptr) {
+    throw InvalidOption("parameter group " + std::to_string(param_groups().size()) +
+                        ": its options are not rmsprop::torch::RMSpropOptions");
   }
+  if (own != nullptr) own->core().validate();
+  Optimizer::add_param_group(group);
+  // libtorch 2.x after 2.6 rebuilds a group's options from the defaults for an optimizer it
+  // does not know (its merge covers its own option types only): keep the group's own.
+  if (own != nullptr) param_groups().back().set_options(group.options().clone());
 }
 
 Tensor RMSprop::step(LossClosure closure) {
@@ -300,19 +316,103 @@ void RMSprop::save(::torch::serialize::OutputArchive& archive) const {
   ::torch::optim::serialize<RMSpropParamState, RMSpropOptions>(archive, *this);
 }
 
-// libtorch's serialize() restores the state only; the groups' options are restored here too,
-// so that a run resumes with the options it was saved with.
+// The text of a saved parameter key as the address it was: libtorch 1.x writes the TensorImpl
+// pointer as "0x55d0c1a2b3c0" (operator<<), 2.x as its decimal value. Either is read, so an
+// archive saved by either major version loads in the other (libtorch 2.x's own loader reads a
+// 1.x key as 0 for every parameter: one gets the state of another, the rest a null entry).
+std::uintptr_t saved_key(const std::string& text) {
+  std::size_t end = 0;
+  unsigned long long value = 0;
+  try {
+    value = std::stoull(text, &end, 0);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  if (end == 0 || end != text.size()) {
+    throw CheckpointError("optimizer archive: parameter key '" + text +
+                          "' is neither libtorch 1.x's hexadecimal nor 2.x's decimal address");
+  }
+  return std::uintptr_t(value);
+}
+
+// Read as libtorch's own serialize() reads (the same archive layout, "pytorch_version" 1.5.0),
+// but every key format, the groups' options too (so that a run resumes with the options it
+// was saved with), and all of it checked before the optimizer changes: the group and parameter
+// counts, each state's sizes against its parameter, the step counts and the options.
 void RMSprop::load(::torch::serialize::InputArchive& archive) {
-  ::torch::optim::serialize<RMSpropParamState, RMSpropOptions>(archive, *this);
-  ::torch::serialize::InputArchive groups_archive;
-  archive.read("param_groups", groups_archive);
+  std::map<std::uintptr_t, std::unique_ptr<RMSpropParamState>> saved_state;
   std::vector<
       std::pair<std::vector<std::string>, std::unique_ptr<::torch::optim::OptimizerOptions>>>
-      saved;
-  ::torch::optim::detail::serialize<RMSpropOptions>(groups_archive, saved);
-  for (std::size_t i = 0; i < saved.size(); ++i) {
-    static_cast<const RMSpropOptions&>(*saved[i].second).core().validate();
-    param_groups()[i].set_options(std::move(saved[i].second));
+      saved_groups;
+  try {
+    c10::IValue version;
+    archive.read("pytorch_version", version);
+    if (!version.isString() || version.toStringRef() != "1.5.0") {
+      throw CheckpointError(
+          "optimizer archive: 'pytorch_version' is " +
+          (version.isString() ? "\"" + version.toStringRef() + "\"" : version.tagKind()) +
+          ", not the \"1.5.0\" layout every libtorch since 1.5 writes");
+    }
+    ::torch::serialize::InputArchive state_archive;
+    archive.read("state", state_archive);
+    for (const std::string& key : state_archive.keys()) {
+      ::torch::serialize::InputArchive one;
+      state_archive.read(key, one);
+      auto state = std::make_unique<RMSpropParamState>();
+      state->serialize(one);
+      saved_state[saved_key(key)] = std::move(state);
+    }
+    ::torch::serialize::InputArchive groups_archive;
+    archive.read("param_groups", groups_archive);
+    ::torch::optim::detail::serialize<RMSpropOptions>(groups_archive, saved_groups);
+  } catch (const c10::Error& e) {
+    throw CheckpointError(std::string("optimizer archive: ") + e.what_without_backtrace());
+  }
+
+  const auto& groups = param_groups();
+  if (saved_groups.size() != groups.size()) {
+    throw CheckpointError("optimizer archive has " + std::to_string(saved_groups.size()) +
+                          " parameter groups; this optimizer has " + std::to_string(groups.size()));
+  }
+  std::vector<std::pair<void*, RMSpropParamState*>> restored;
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const auto& keys = saved_groups[gi].first;
+    const auto& params = groups[gi].params();
+    if (keys.size() != params.size()) {
+      throw CheckpointError("optimizer archive: group " + std::to_string(gi) + " has " +
+                            std::to_string(keys.size()) + " parameters; this optimizer's has " +
+                            std::to_string(params.size()));
+    }
+    static_cast<const RMSpropOptions&>(*saved_groups[gi].second).core().validate();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto found = saved_state.find(saved_key(keys[i]));
+      if (found == saved_state.end()) continue;  // saved before its first step
+      RMSpropParamState& s = *found->second;
+      const std::string where =
+          "optimizer archive: group " + std::to_string(gi) + ", parameter " + std::to_string(i);
+      if (s.step() < 0) {
+        throw CheckpointError(where + ": step " + std::to_string(s.step()) + " is negative");
+      }
+      for (std::size_t k = 0; k < kSlots; ++k) {
+        const Tensor& t = slot_of(s, Slot(k));
+        if (t.defined() && t.numel() != params[i].numel()) {
+          throw CheckpointError(where + ": " + std::string(rmsprop::to_string(Slot(k))) + " has " +
+                                std::to_string(t.numel()) + " elements; the parameter has " +
+                                std::to_string(params[i].numel()));
+        }
+      }
+      restored.emplace_back(params[i].unsafeGetTensorImpl(), &s);
+    }
+  }
+
+  // Nothing can fail from here on.
+  state_.clear();
+  for (const auto& [impl, s] : restored) {
+    state_[key_of<StateKey>(impl)] =
+        static_cast<const ::torch::optim::OptimizerParamState&>(*s).clone();
+  }
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    param_groups()[gi].set_options(std::move(saved_groups[gi].second));
   }
 }
 

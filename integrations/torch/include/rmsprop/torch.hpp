@@ -99,6 +99,10 @@ class RMSprop : public ::torch::optim::Optimizer {
   // and the group's non-finite policy (error: throws NonFiniteError; skip: returns without
   // stepping, last_step_applied() is false).
   ::torch::Tensor step(LossClosure closure = nullptr) override;
+  // A group with options of its own keeps them as given (validated first; libtorch's
+  // Optimizer::add_param_group, which this hides, replaces them with the defaults in recent
+  // versions). Call it on RMSprop, not through an Optimizer reference.
+  void add_param_group(const ::torch::optim::OptimizerParamGroup& group);
   void save(::torch::serialize::OutputArchive& archive) const override;
   void load(::torch::serialize::InputArchive& archive) override;
 
