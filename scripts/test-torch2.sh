@@ -43,6 +43,7 @@ chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root PYTHONDONTWRITEBYTE
     echo "== torch $(python3 -c "import torch; print(torch.__version__)"), $(g++ --version | head -1)"
     cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DRMSPROP_CUDA=OFF \
       -DRMSPROP_BUILD_APPS=OFF -DRMSPROP_BUILD_BENCH=OFF -DRMSPROP_PYTHON=/usr/bin/python3 \
+      -DRMSPROP_WERROR=ON \
       > /build.configure.log 2>&1 || { cat /build.configure.log; exit 1; }
     cmake --build /build -j "$(nproc)" --target _core rmsprop_torch_tests
     echo "== libtorch optimizer tests (libtorch 2.x)"

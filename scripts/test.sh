@@ -20,7 +20,7 @@ fi
 # Device code is compiled for sm_90 (+ its PTX) only here, not also for sm_80 as by default:
 # every line of it compiles, with one machine-code compilation per file fewer.
 echo "== Release build and tests (CUDA backend: $cuda)"
-bash scripts/build.sh build -DRMSPROP_CUDA=$cuda -DCMAKE_CUDA_ARCHITECTURES=90
+bash scripts/build.sh build -DRMSPROP_CUDA=$cuda -DCMAKE_CUDA_ARCHITECTURES=90 -DRMSPROP_WERROR=ON
 (cd build && ctest --output-on-failure -j "$(nproc)")
 
 echo "== ASan + UBSan build and tests"
@@ -28,7 +28,7 @@ echo "== ASan + UBSan build and tests"
 # benchmarks (compiled with libtorch under ASan they cost CI ~10 minutes; the CLI's tests run
 # in the Release tree above).
 bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMSPROP_SANITIZE=ON \
-  -DRMSPROP_CUDA=OFF -DRMSPROP_BUILD_APPS=OFF -DRMSPROP_BUILD_BENCH=OFF
+  -DRMSPROP_CUDA=OFF -DRMSPROP_BUILD_APPS=OFF -DRMSPROP_BUILD_BENCH=OFF -DRMSPROP_WERROR=ON
 # Not again under the sanitizers: the pip install (it builds its own, unsanitized module), the
 # full-data training run (minutes under ASan; its code runs in cli_tests), and the checks that
 # read no compiled code (golden files, clang-format).
