@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 if [ -z "${RMSPROP_CUDA:-}" ]; then
   if [ -e /proc/driver/nvidia/version ]; then RMSPROP_CUDA=AUTO; else RMSPROP_CUDA=OFF; fi
 fi
-bash scripts/build.sh build -DRMSPROP_CUDA="$RMSPROP_CUDA"
+# Only the CLI: the tests and benchmarks are scripts/test.sh's to build.
+RMSPROP_BUILD_TARGETS=rmsprop bash scripts/build.sh build -DRMSPROP_CUDA="$RMSPROP_CUDA"
 [ $# -gt 0 ] || set -- train
 exec ./build/apps/rmsprop "$@"
