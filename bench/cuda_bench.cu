@@ -1,7 +1,8 @@
 // rmsprop-cuda-bench: our fused CUDA step against the GPU's memory roofline, measured in the same
 // run as a device-to-device copy (cudaMemcpyAsync) of the same number of bytes.
 //
-// For each shape (one tensor of 2^28 elements; 4096 tensors of 65536), variant (plain, momentum,
+// For each shape (one tensor of 2^28 elements; 4096 tensors of 65536; 256 of 2^20: the same
+// elements in fewer, larger tensors), variant (plain, momentum,
 // centered) and parameter type (float32, bfloat16 with float32 state): the step's bytes moved
 // (every buffer read once, every written buffer written once), its time (median of CUDA-event
 // timings), GB/s, and that as a percentage of the copy's GB/s. Options: --repeats N, --quick
@@ -108,7 +109,8 @@ int main(int argc, char** argv) {
         quick
             ? std::vector<Shape>{{"1 x 2^24", 1, std::size_t(1) << 24}, {"256 x 65536", 256, 65536}}
             : std::vector<Shape>{{"1 x 2^28", 1, std::size_t(1) << 28},
-                                 {"4096 x 65536", 4096, 65536}};
+                                 {"4096 x 65536", 4096, 65536},
+                                 {"256 x 2^20", 256, std::size_t(1) << 20}};
     std::printf("%-14s %-9s %-9s %9s %9s %9s %8s\n", "shape", "variant", "params", "ms", "GB/s",
                 "copy GB/s", "% copy");
     for (const Shape& shape : shapes) {
