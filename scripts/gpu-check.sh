@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The whole GPU check in one command, from the repository root of a machine with an NVIDIA GPU:
 #
-#   bash scripts/gpu-prepare.sh          # here (no GPU needed): the CUDA binaries into gpu-bin/
+#   bash scripts/gpu-prepare.sh          # here (no GPU needed): gpu-bin/bundle.tar.xz
 #   bash scripts/gpu-check.sh OUT        # there: everything below, results in OUT
 #
 # 1. The CUDA tests and benchmark built by gpu-prepare.sh (rmsprop_cuda_tests,
 #    rmsprop-cuda-bench; the CUDA runtime is static, so Debian 12 binaries run on newer systems).
 # 2. compute-sanitizer memcheck and racecheck over the CUDA tests (tests/cuda/sanitize.sh).
-# 3. The Python extension built there for its own Python (pybind11 from that Python, nvcc,
-#    sm_90 only), in the background while 1-2 run; then python/tests/test_cuda.py, the rest of
-#    python/tests, and bench/cuda_torch_bench.py against that machine's torch.
-# 4. rmsprop::torch's tests against that machine's libtorch (with CUDA), where its CMake
-#    package configures (best effort: the log says why not).
+# 3. The Python extension built there for its own Python (pybind11 from that Python), in the
+#    background while 1-2 run: by default its two sources compiled there and linked with the
+#    core (CUDA kernels for sm_90) built here by gpu-prepare.sh, in seconds; with
+#    RMSPROP_GPU_PYTHON_BUILD=cmake the whole project's CMake build there (nvcc, sm_90, all
+#    cores: ~5.5 minutes on an H200 machine's 16 cores, the kernel table's four files being
+#    the long pole). Then python/tests/test_cuda.py, the rest of python/tests, and
+#    bench/cuda_torch_bench.py against that machine's torch.
+# 4. With RMSPROP_GPU_PYTHON_BUILD=cmake, rmsprop::torch's tests against that machine's
+#    libtorch (with CUDA), where its CMake package configures (the log says why not).
 # 5. Real optax and timm beside our flavors (tests/golden/record_libraries.py, on the CPU):
 #    OUT/libraries.txt is the golden file tests/golden_test.cpp reads.
 #
@@ -23,7 +27,10 @@
 #
 # Environment: RMSPROP_GPU_BIN (default gpu-bin), RMSPROP_PYTHON (default python3),
 # RMSPROP_GPU_BUILD (default /tmp/rmsprop-gpu-build), RMSPROP_CUDA_ARCH (default 90),
-# RMSPROP_GPU_CHECK_DEADLINE (default 480 seconds; phases are cut to end before it).
+# RMSPROP_GPU_CHECK_DEADLINE (default 480 seconds; phases are cut to end before it),
+# RMSPROP_GPU_PYTHON_BUILD (quick or cmake, above), RMSPROP_GPU_CHECK_PHASES (the phases to
+# run, default all: cuda-tests cuda-bench sanitizer python-cuda python-tests torch-bench
+# libraries torch-tests).
 set -uo pipefail
 out=${1:?usage: scripts/gpu-check.sh OUT_DIR}
 cd "$(dirname "$0")/.."
@@ -31,6 +38,8 @@ mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
 logs=$out/logs
 bin=$(realpath -m "${RMSPROP_GPU_BIN:-gpu-bin}")
+phases=${RMSPROP_GPU_CHECK_PHASES:-cuda-tests cuda-bench sanitizer python-cuda python-tests torch-bench libraries torch-tests}
+want() { [[ " $phases " == *" $1 "* ]]; }
 py=${RMSPROP_PYTHON:-python3}
 build=${RMSPROP_GPU_BUILD:-/tmp/rmsprop-gpu-build}
 arch=${RMSPROP_CUDA_ARCH:-90}
@@ -46,6 +55,10 @@ log() { printf '[%4ds] %s\n' "$SECONDS" "$*" | tee -a "$logs/timeline.txt"; }
 phase() {
   local name=$1 limit=$2 began=$SECONDS rc left
   shift 2
+  if ! want "$name"; then
+    log "$name: not asked for (RMSPROP_GPU_CHECK_PHASES)"
+    return 0
+  fi
   left=$((deadline - 20 - SECONDS))
   if [ $left -lt 15 ]; then
     echo "$name skipped 0" >> "$logs/status.txt"
@@ -60,6 +73,14 @@ phase() {
   log "$name: exit $rc after $((SECONDS - began))s"
   return $rc
 }
+
+if [ -f "$bin/bundle.tar.xz" ]; then
+  mkdir -p "$build-bin"
+  tar -C "$build-bin" -xJf "$bin/bundle.tar.xz"
+  bin=$build-bin
+fi
+pybuild=${RMSPROP_GPU_PYTHON_BUILD:-quick}
+[ -f "$bin/librmsprop.a" ] || pybuild=cmake
 
 gpu=0
 if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then gpu=1; fi
@@ -93,7 +114,29 @@ EOF
 } > "$logs/env.txt" 2>&1
 
 # --- 3 (background): the Python extension, then rmsprop::torch's tests -----------------------
-build_python() {
+# Quick: the extension's sources with CMake's flags for them (gpu-prepare.sh kept them), linked
+# with the prebuilt core and the static CUDA runtime, the package's .py files beside it.
+build_python_quick() {
+  local include pybind suffix flags cuda=/usr/local/cuda
+  include=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  # pybind11 from that Python's packages, else the system's headers (Debian's pybind11-dev)
+  pybind=$("$py" -c 'import pybind11; print("-isystem", pybind11.get_include())' 2>/dev/null)
+  suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+  read -r -a flags <<< "$(tr '\n' ' ' < "$bin/python-flags.txt")"
+  mkdir -p "$build/python/rmsprop"
+  cp python/rmsprop/*.py "$build/python/rmsprop/"
+  for source in module torch_stepper; do
+    g++ "${flags[@]}" -Iinclude -isystem "$include" $pybind -isystem "$cuda/include" \
+      -c "python/src/$source.cpp" -o "$build/$source.o" &
+  done
+  wait -n && wait -n || return 1
+  g++ -shared -o "$build/python/rmsprop/_core$suffix" "$build/module.o" "$build/torch_stepper.o" \
+    "$bin/librmsprop.a" -fopenmp -L"$cuda/lib64" -lcudart_static -ldl -lrt -lpthread || return 1
+  touch "$build/.python-built"
+  echo "built $build/python/rmsprop/_core$suffix from the prebuilt core"
+}
+
+build_python_cmake() {
   local pybind torch_prefix gtest_dir configure
   pybind=$("$py" -m pybind11 --cmakedir 2>/dev/null || true)
   torch_prefix=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
@@ -122,8 +165,8 @@ build_python() {
   return 0
 }
 rm -rf "$build"
-log "build-python: start in the background"
-(build_python > "$logs/build-python.txt" 2>&1; echo "build-python $? $SECONDS" >> "$logs/status.txt") &
+log "build-python ($pybuild): start in the background"
+(build_python_$pybuild > "$logs/build-python.txt" 2>&1; echo "build-python $? $SECONDS" >> "$logs/status.txt") &
 builder=$!
 
 # --- 1, 2: the CUDA tests, the sanitizers, the CUDA benchmark (binaries from gpu-prepare.sh) --
@@ -144,7 +187,7 @@ else
     phase cuda-bench 60 "$bench_bin" --quick --repeats 2
   fi
   # while the Python extension builds
-  phase sanitizer 170 env RMSPROP_SANITIZE_BUDGET=80 bash tests/cuda/sanitize.sh "$tests_bin"
+  phase sanitizer 170 env RMSPROP_SANITIZE_BUDGET=${RMSPROP_SANITIZE_BUDGET:-80} bash tests/cuda/sanitize.sh "$tests_bin"
 fi
 
 # --- 3: the Python suite and the torch benchmark on the machine's torch ----------------------
@@ -156,7 +199,7 @@ done
 if [ -e "$build/.python-built" ]; then
   export PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}"
   # 5 runs on the CPU beside the GPU phases (JAX kept off the GPU)
-  (JAX_PLATFORMS=cpu timeout -k 10 $((deadline - 30 - SECONDS)) "$py" tests/golden/record_libraries.py "$out/libraries.txt" \
+  want libraries && (JAX_PLATFORMS=cpu timeout -k 10 $((deadline - 30 - SECONDS)) "$py" tests/golden/record_libraries.py "$out/libraries.txt" \
      > "$logs/libraries.txt" 2>&1; echo "libraries $? $SECONDS" >> "$logs/status.txt") &
   flavors=$!
   xdist=()

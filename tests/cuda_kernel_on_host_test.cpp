@@ -61,6 +61,7 @@ void emulate(const Variant& v, const Precision& p, std::span<const TensorTask> t
   ASSERT_NE(fn, nullptr);
   plan_step_launches(v, p, tasks, steps, launch, [&](int blocks, int tensors) {
     if (launches) ++*launches;
+    EXPECT_EQ(launch.tensor_count, tensors);
     if (launch.lr != nullptr) {
       for (int k = 0; k < kMaxTensors; ++k) count_step(launch, k, tensors);
     }
@@ -140,8 +141,9 @@ TEST(CudaKernelOnHost, LongListsSpanSeveralLaunchesAndCoefficientSets) {
 }
 
 TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficients) {
-  // Tensors over several launches (one of 321 chunks spans two), empty ones included.
-  const std::vector<std::size_t> sizes = {5, 0, kMaxBlocks * kChunkElements + 3, 17, 0, 100000};
+  // Tensors over several launches (more than one launch holds), empty ones included.
+  std::vector<std::size_t> sizes = {5, 0, 20 * kChunkElements + 3, 17, 0, 100000};
+  for (std::size_t k = 0; k < kMaxTensors; ++k) sizes.push_back(k % 3 == 0 ? 0 : 40 + k);
   const Precision p = kBf16Master;
   Options o;
   o.momentum = 0.9, o.centered = true, o.bias_correction = true, o.weight_decay = 1e-2;
@@ -151,6 +153,9 @@ TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficient
   for (std::size_t k = 0; k < sizes.size(); ++k) expected.emplace_back(p, sizes[k], 0, 40 + k);
   actual = expected;
   std::vector<std::int64_t> counters = {0, 3, 7, 0, 1, 2};  // steps taken so far, per tensor
+  counters.resize(sizes.size(), 4);
+  std::vector<std::int64_t> after_three = counters;
+  for (auto& c : after_three) c += 3;
   const double lr = 3e-3;
   std::int32_t skip = 0;
   for (int round = 0; round < 3; ++round) {
@@ -173,7 +178,7 @@ TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficient
       ASSERT_TRUE(expected[k] == actual[k]) << "round " << round << " tensor " << k;
     }
   }
-  EXPECT_EQ(counters, (std::vector<std::int64_t>{3, 6, 10, 3, 4, 5}));
+  EXPECT_EQ(counters, after_three);
   // With the skip flag set nothing changes, steps included.
   skip = 1;
   const std::vector<Buffers> before = actual;
@@ -185,7 +190,7 @@ TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficient
   StepLaunch launch{};
   launch.lr = &lr, launch.skip = &skip, launch.recipe = coefficient_recipe(o);
   emulate(v, p, emu, steps, launch);
-  EXPECT_EQ(counters, (std::vector<std::int64_t>{3, 6, 10, 3, 4, 5}));
+  EXPECT_EQ(counters, after_three);
   for (std::size_t k = 0; k < sizes.size(); ++k) EXPECT_TRUE(before[k] == actual[k]);
 }
 

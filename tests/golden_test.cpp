@@ -1,6 +1,7 @@
-// The C++ optimizer against trajectories recorded from real PyTorch (torch.txt) and from each
-// other flavor's formula written independently in NumPy (flavors.txt): every step, every case.
-// The generator is tests/golden/generate.py.
+// The C++ optimizer against trajectories recorded from real PyTorch (torch.txt), from each
+// other flavor's formula written independently in NumPy (flavors.txt), and from real optax and
+// timm (libraries.txt): every step, every case. The generators are tests/golden/generate.py and
+// tests/golden/record_libraries.py (run where optax and timm are installed).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -188,6 +189,10 @@ TEST(Golden, TorchRMSpropAndBaselinesMatchRecordedPyTorch) {
 
 TEST(Golden, EveryOtherFlavorMatchesItsIndependentFormula) {
   check_file("flavors.txt");
+}
+
+TEST(Golden, OptaxAndTimmFlavorsMatchRecordedOptaxAndTimm) {
+  check_file("libraries.txt");
 }
 
 }  // namespace

@@ -39,8 +39,10 @@ int device_count();
 std::string device_problem();
 
 // Elements one thread block updates; tensors are cut into chunks of this size, many tensors
-// and chunks per launch (the metadata of a launch travels in the kernel's arguments).
-inline constexpr std::size_t kChunkElements = 65536;
+// and chunks per launch (the metadata of a launch travels in the kernel's arguments). 16384:
+// 32 per thread of a 512-thread block, so that a launch of small tensors still has several
+// blocks per multiprocessor (see NOTE: [multi-tensor launches] in src/cuda/launch.hpp).
+inline constexpr std::size_t kChunkElements = 16384;
 
 // One step of the rule over device buffers, as rmsprop::fused_step over host buffers: each
 // task's own coefficients, bitwise the same results as reference_step (the same IEEE

@@ -56,12 +56,17 @@ def test_bitwise_equal_to_the_cpu_step_for_the_same_gradients(dtype):
     x, y = batches(1, torch.float32, "cpu")[0]
     ((cpu_net(x.to(dtype)) - y.to(dtype)) ** 2).float().mean().backward()
     gpu_net = copy.deepcopy(cpu_net).cuda()
+    before = [p.detach().clone() for p in cpu_net.parameters()]
+    # deepcopy leaves a Parameter's .grad behind (torch's Parameter.__deepcopy__): copy them
+    for a, b in zip(cpu_net.parameters(), gpu_net.parameters()):
+        b.grad = a.grad.cuda()
     cpu_opt, gpu_opt = rt.RMSprop(cpu_net.parameters(), **options), \
         rt.RMSprop(gpu_net.parameters(), **options)
     for _ in range(3):
         cpu_opt.step()
         gpu_opt.step()
-    for a, b in zip(cpu_net.parameters(), gpu_net.parameters()):
+    for a, b, start in zip(cpu_net.parameters(), gpu_net.parameters(), before):
+        assert not torch.equal(a.detach(), start)  # the steps did something
         assert torch.equal(a, b.cpu())
 
 

@@ -112,8 +112,8 @@ __device__ bool any_non_finite(const void* data, std::size_t begin, std::size_t 
 
 __global__ void __launch_bounds__(detail::kBlockThreads)
     scan_kernel(const __grid_constant__ detail::ScanLaunch launch) {
-  const int k = launch.block_tensor[blockIdx.x];
-  const std::size_t begin = std::size_t(launch.block_chunk[blockIdx.x]) * kChunkElements;
+  const int k = detail::slot_of_block(launch.first_block, launch.tensor_count, blockIdx.x);
+  const std::size_t begin = std::size_t(blockIdx.x - launch.first_block[k]) * kChunkElements;
   const std::size_t end =
       begin + kChunkElements < launch.size[k] ? begin + kChunkElements : launch.size[k];
   const bool bad = kernels::with_dtype(DType(launch.dtype[k]), [&](auto dtype) {
@@ -208,7 +208,8 @@ void flag_non_finite(std::span<const ConstBuffer> buffers, std::int32_t* flag, S
     launch.dtype[tensors] = std::uint8_t(buffers[k].dtype);
     return tensors++;
   };
-  auto flush = [&](int blocks) {
+  auto flush = [&](int blocks, int count) {
+    launch.tensor_count = count;
     if (blocks > 0) {
       scan_kernel<<<blocks, detail::kBlockThreads, 0, native(stream)>>>(launch);
       check(cudaGetLastError(), "launching the non-finite scan");
@@ -217,7 +218,7 @@ void flag_non_finite(std::span<const ConstBuffer> buffers, std::int32_t* flag, S
   };
   detail::plan_launches(
       buffers.size(), [&](std::size_t k) { return buffers[k].size; }, add, flush,
-      launch.block_tensor, launch.block_chunk);
+      launch.first_block);
 }
 
 std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer> buffers, Stream stream) {

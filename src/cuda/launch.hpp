@@ -1,11 +1,17 @@
 // What one launch of the multi-tensor kernels carries, and how tensors are dealt to launches.
 //
 // NOTE: [multi-tensor launches]
-// As PyTorch's multi_tensor_apply: a launch's whole description (up to kMaxTensors tensors'
-// pointers and up to kMaxBlocks (tensor, chunk) pairs) travels by value in the kernel's
-// arguments (under the classic 4 KiB limit), so a launch needs no host-to-device copy and a
-// CUDA graph captures it whole. Block b updates chunk block_chunk[b] of tensor
-// block_tensor[b]; a list of tensors longer than one launch holds takes several launches.
+// As PyTorch's multi_tensor_apply, a launch's whole description travels by value in the
+// kernel's arguments, so a launch needs no host-to-device copy and a CUDA graph captures it
+// whole. Unlike it, the description holds up to kMaxTensors = 128 tensors (about 12 KiB of
+// arguments: CUDA 12.1+ takes up to 32764 bytes on every GPU that CUDA 13 supports) and no
+// per-block table: tensor k owns blocks [first_block[k], first_block[k+1]) of the grid, one
+// block per chunk of kChunkElements elements, and a block finds its tensor by binary search.
+// So a launch has as many blocks as its tensors have chunks (one launch for any single
+// tensor), and a tensor is never split between launches. Why: with PyTorch's limits (24
+// tensors and 320 blocks, under the classic 4 KiB), 4096 tensors of 65536 elements ran as 171
+// launches of 24 blocks each on an H200's 132 multiprocessors, at 20-34% of the copy
+// bandwidth; one tensor of 2^28 elements ran at 78-86% (docs/benchmarks.md).
 // This header is plain C++ (no CUDA): the host planner is tested on any machine.
 #pragma once
 
@@ -13,16 +19,21 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 
 #include "rmsprop/cuda.hpp"
+#include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
 
 namespace rmsprop::cuda::detail {
 
-inline constexpr int kMaxTensors = 24;
-inline constexpr int kMaxBlocks = 320;
-inline constexpr int kMaxCoefficientSets = 4;
+inline constexpr int kMaxTensors = 128;
+inline constexpr int kMaxCoefficientSets = 8;
 inline constexpr int kBlockThreads = 512;
+// The grid's x dimension (2^31 - 1 blocks): no tensor that fits in memory comes near it.
+inline constexpr std::uint64_t kMaxLaunchBlocks = 0x7FFFFFFF;
+// Kernel arguments: 32764 bytes since CUDA 12.1 (Volta and newer; CUDA 13 starts at Turing).
+inline constexpr std::size_t kMaxArgumentBytes = 32764;
 
 struct TensorSlot {
   void* param;
@@ -36,30 +47,45 @@ struct TensorSlot {
   std::int64_t* step;         // capturable: the device step counter
   std::uint8_t coefficients;  // index into StepLaunch::coefficients
   bool aligned;               // every buffer it uses allows whole-pack (16-byte) accesses
-  bool counts_step;           // capturable: this launch holds the tensor's first chunk
 };
 
 struct StepLaunch {
   TensorSlot tensors[kMaxTensors];
+  std::uint32_t first_block[kMaxTensors + 1];  // tensor k: blocks [first_block[k], [k + 1])
+  std::int32_t tensor_count;
   Coefficients<double> coefficients[kMaxCoefficientSets];
   const std::int32_t* skip;  // device flag: nonzero, no update
   // Capturable steps (lr non-null): coefficients made on the device from each tensor's step.
   const double* lr;
   CoefficientRecipe recipe;
-  std::uint8_t block_tensor[kMaxBlocks];
-  std::uint32_t block_chunk[kMaxBlocks];
 };
-static_assert(sizeof(StepLaunch) <= 4096, "kernel arguments stay under 4 KiB");
+static_assert(sizeof(StepLaunch) <= kMaxArgumentBytes, "kernel arguments fit CUDA's limit");
 
 struct ScanLaunch {
   const void* data[kMaxTensors];
   std::uint64_t size[kMaxTensors];
+  std::uint32_t first_block[kMaxTensors + 1];
+  std::int32_t tensor_count;
   std::int32_t* flag;
   std::uint8_t dtype[kMaxTensors];
-  std::uint8_t block_tensor[kMaxBlocks];
-  std::uint32_t block_chunk[kMaxBlocks];
 };
-static_assert(sizeof(ScanLaunch) <= 4096, "kernel arguments stay under 4 KiB");
+static_assert(sizeof(ScanLaunch) <= kMaxArgumentBytes, "kernel arguments fit CUDA's limit");
+
+// The tensor (slot) that block `block` of a launch works on: the last slot whose first block is
+// at or before it (an empty tensor shares its first block with the next one, and owns none).
+RMSPROP_HOST_DEVICE inline int slot_of_block(const std::uint32_t* first_block, int tensors,
+                                             std::uint32_t block) {
+  int lo = 0, hi = tensors - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_block[mid] <= block) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
 
 // Elements per thread per access on the aligned path: one 16-byte load of the parameter (the
 // state, when wider, takes whole multiples of 16 bytes).
@@ -67,41 +93,39 @@ constexpr std::size_t pack_elements(DType param) {
   return param == DType::f64 ? 2 : param == DType::f32 ? 4 : 8;
 }
 
-// Deals the chunks of `count` tensors to launches. `add(k)` puts tensor k in the launch being
+// Deals `count` tensors to launches, whole, in order. `add(k)` puts tensor k in the launch being
 // filled and returns its slot, or -1 when that launch has no room left for it (an empty launch
-// always has room); `flush(blocks)` sends the launch being filled and starts an empty one.
-// Empty tensors get a slot and no block (a capturable step still counts their step), so a
-// launch may have no blocks.
+// always has room); `flush(blocks, tensors)` sends the launch being filled (first_block filled
+// for its tensors and one past them) and starts an empty one. Empty tensors get a slot and no
+// block (a capturable step still counts their step), so a launch may have no blocks.
 template <class Size, class Add, class Flush>
 void plan_launches(std::size_t count, Size size_of_tensor, Add add, Flush flush,
-                   std::uint8_t* block_tensor, std::uint32_t* block_chunk) {
-  int blocks = 0;
-  bool pending = false;
+                   std::uint32_t* first_block) {
+  std::uint64_t blocks = 0;
+  int tensors = 0;
   auto send = [&] {
-    flush(blocks);
+    first_block[tensors] = std::uint32_t(blocks);
+    flush(int(blocks), tensors);
     blocks = 0;
-    pending = false;
+    tensors = 0;
   };
   for (std::size_t k = 0; k < count; ++k) {
-    int slot = add(k);
+    const std::uint64_t chunks = (size_of_tensor(k) + kChunkElements - 1) / kChunkElements;
+    if (chunks > kMaxLaunchBlocks) {
+      throw InvalidArgument("CUDA step: tensor " + std::to_string(k) + " has " +
+                            std::to_string(size_of_tensor(k)) +
+                            " elements, more than one launch's grid covers");
+    }
+    int slot = tensors > 0 && blocks + chunks > kMaxLaunchBlocks ? -1 : add(k);
     if (slot < 0) {
       send();
       slot = add(k);
     }
-    pending = true;
-    const std::size_t chunks = (size_of_tensor(k) + kChunkElements - 1) / kChunkElements;
-    for (std::size_t c = 0; c < chunks; ++c) {
-      if (blocks == kMaxBlocks) {
-        send();  // the rest of this tensor's chunks go to the next launch
-        slot = add(k);
-        pending = true;
-      }
-      block_tensor[blocks] = std::uint8_t(slot);
-      block_chunk[blocks] = std::uint32_t(c);
-      ++blocks;
-    }
+    first_block[slot] = std::uint32_t(blocks);
+    blocks += chunks;
+    tensors = slot + 1;
   }
-  if (pending) send();
+  if (tensors > 0) send();
 }
 
 namespace fit {
@@ -125,14 +149,13 @@ inline bool packs_fit(const Variant& v, const Precision& p, const TensorTask& t)
 // Fills `launch` (its mode set: lr non-null for capturable steps) with the tasks, launch after
 // launch, calling send(blocks, tensors) for each. Tasks share one of a launch's coefficient
 // sets when their coefficients are identical; capturable steps take steps[k] as task k's
-// counter, counted in the launch that holds the task's first chunk.
+// counter (each task is in exactly one launch, which counts its step).
 template <class Send>
 void plan_step_launches(const Variant& variant, const Precision& precision,
                         std::span<const TensorTask> tasks, std::span<std::int64_t* const> steps,
                         StepLaunch& launch, Send send) {
   const bool capturable = launch.lr != nullptr;
   int tensors = 0, sets = 0;
-  std::size_t counted = 0;  // tasks [0, counted) have a launch that counts their step
   auto add = [&](std::size_t k) -> int {
     const TensorTask& t = tasks[k];
     if (tensors == kMaxTensors) return -1;
@@ -147,8 +170,6 @@ void plan_step_launches(const Variant& variant, const Precision& precision,
         launch.coefficients[sets++] = t.coefficients;
       }
     }
-    const bool first = capturable && k + 1 > counted;
-    if (first) counted = k + 1;
     launch.tensors[tensors] = {t.param,
                                t.grad,
                                t.square_avg,
@@ -159,17 +180,16 @@ void plan_step_launches(const Variant& variant, const Precision& precision,
                                t.rounding_seed,
                                capturable ? steps[k] : nullptr,
                                std::uint8_t(set),
-                               packs_fit(variant, precision, t),
-                               first};
+                               packs_fit(variant, precision, t)};
     return tensors++;
   };
-  auto flush = [&](int blocks) {
-    send(blocks, tensors);
+  auto flush = [&](int blocks, int count) {
+    launch.tensor_count = count;
+    send(blocks, count);
     tensors = sets = 0;
   };
   plan_launches(
-      tasks.size(), [&](std::size_t k) { return tasks[k].size; }, add, flush, launch.block_tensor,
-      launch.block_chunk);
+      tasks.size(), [&](std::size_t k) { return tasks[k].size; }, add, flush, launch.first_block);
 }
 
 }  // namespace rmsprop::cuda::detail

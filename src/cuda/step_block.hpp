@@ -46,7 +46,8 @@ RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, un
   constexpr int kN = int(pack_elements(kP.param));
 
   if (launch.skip != nullptr && *launch.skip != 0) return;
-  const TensorSlot& t = launch.tensors[launch.block_tensor[block]];
+  const int slot = slot_of_block(launch.first_block, launch.tensor_count, block);
+  const TensorSlot& t = launch.tensors[slot];
   std::uint32_t seed = t.seed;
   Coefficients<double> coefficients;
   if (launch.lr != nullptr) {
@@ -63,7 +64,7 @@ RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, un
       static_cast<PRaw*>(t.param),           static_cast<const PRaw*>(t.grad),
       static_cast<SRaw*>(t.square_avg),      static_cast<SRaw*>(t.grad_avg),
       static_cast<SRaw*>(t.momentum_buffer), t.master};
-  const std::size_t begin = std::size_t(launch.block_chunk[block]) * kChunkElements;
+  const std::size_t begin = std::size_t(block - launch.first_block[slot]) * kChunkElements;
   const std::size_t end = begin + kChunkElements < t.size ? begin + kChunkElements : t.size;
 
   std::size_t scalar_begin = begin;
@@ -101,10 +102,10 @@ RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, un
   }
 }
 
-// Capturable steps: thread k counts tensor k's step when this launch holds its first chunk,
+// Capturable steps: thread k counts tensor k's step (every tensor is in one launch only),
 // before the step kernel reads it (unless the skip flag is set).
 RMSPROP_HOST_DEVICE inline void count_step(const StepLaunch& launch, int k, int tensors) {
-  if (k >= tensors || !launch.tensors[k].counts_step) return;
+  if (k >= tensors) return;
   if (launch.skip != nullptr && *launch.skip != 0) return;
   *launch.tensors[k].step += 1;
 }
