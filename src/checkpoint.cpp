@@ -211,9 +211,10 @@ void Optimizer::load(const std::filesystem::path& path) {
   }
   std::uint32_t version;
   std::memcpy(&version, file.data() + 8, 4);
-  if (version != kCheckpointVersion) {
+  if (version < kOldestCheckpointVersion || version > kCheckpointVersion) {
     fail("unsupported format version " + std::to_string(version) + " (this build reads " +
-         std::to_string(kCheckpointVersion) + ")");
+         std::to_string(kOldestCheckpointVersion) + " to " + std::to_string(kCheckpointVersion) +
+         ")");
   }
   std::uint64_t payload;
   std::memcpy(&payload, file.data() + 16, 8);
@@ -273,8 +274,10 @@ void Optimizer::load(const std::filesystem::path& path) {
       const auto state_dtype = r.get<std::uint8_t>("state dtype");
       const bool half = p.dtype == DType::bf16 || p.dtype == DType::f16;
       // the one precision rule (Precision::supported), for the state alone
-      const bool state_ok = state_dtype < dtype_table().size() &&
-                            Precision{p.dtype, DType(state_dtype), false, false}.supported();
+      const bool known = state_dtype < dtype_table().size() ||
+                         (version >= 2 && state_dtype == std::uint8_t(DType::i8_block));
+      const bool state_ok =
+          known && Precision{p.dtype, DType(state_dtype), false, false}.supported();
       if (!state_ok) {
         fail(at + " has state dtype code " + std::to_string(state_dtype) + ", invalid for " +
              std::string(to_string(p.dtype)) + " parameters");
@@ -284,7 +287,7 @@ void Optimizer::load(const std::filesystem::path& path) {
       if (mask > 15 || ((mask & kHasMaster) && !half)) {
         fail(at + " has an invalid buffer mask " + std::to_string(mask));
       }
-      const std::size_t bytes = p.size * size_of(s.state_dtype);
+      const std::size_t bytes = storage_bytes(s.state_dtype, p.size);
       if (mask & kHasSquareAvg) copy_buffer(r, s.square_avg, bytes, "square_avg");
       if (mask & kHasGradAvg) copy_buffer(r, s.grad_avg, bytes, "grad_avg");
       if (mask & kHasMomentum) copy_buffer(r, s.momentum_buffer, bytes, "momentum_buffer");

@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "kernels/storage.hpp"
 #include "optimizer_impl.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/step_plan.hpp"
@@ -19,8 +20,8 @@ std::string where(std::size_t group, std::size_t index) {
 // Checks that every parameter's dtype goes with the group's storage options.
 void check_group(const std::vector<Param>& params, const Options& o, std::size_t group) {
   for (std::size_t i = 0; i < params.size(); ++i) {
-    if (const std::string problem = precision_problem(params[i].dtype, o); !problem.empty())
-      throw InvalidArgument(where(group, i) + ": " + problem);
+    const std::string problem = precision_problem(params[i].dtype, o, params[i].size);
+    if (!problem.empty()) throw InvalidArgument(where(group, i) + ": " + problem);
   }
 }
 
@@ -46,7 +47,9 @@ ParamView view_of(const Param& p, ParamState& s, std::size_t index) {
   for (std::size_t k = 0; k < kSlots; ++k) {
     AlignedBuffer& b = slot_of(s, Slot(k));
     const DType dtype = Slot(k) == Slot::master ? DType::f32 : s.state_dtype;
-    if (!b.empty()) v.state[k] = BufferView::of(b.data(), dtype, b.bytes() / size_of(dtype));
+    if (!b.empty()) {
+      v.state[k] = BufferView::of(b.data(), dtype, state_values_in(dtype, b.bytes(), p.size));
+    }
   }
   v.step = s.step;
   v.index = index;
@@ -128,6 +131,7 @@ StepResult Optimizer::step() {
       views[gi].push_back(view_of(g.params[i], g.states[i], i));
     groups.push_back(GroupView::of(g.options, impl_->schedule.lr(g.options.lr, impl_->steps_taken),
                                    gi, views[gi]));
+    groups.back().holds_state8 = true;
   }
   const StepPlan plan(groups, impl_->kernel);  // everything checked: nothing changed yet
   StepResult result;
@@ -138,7 +142,7 @@ StepResult Optimizer::step() {
   }
   for (std::size_t gi = 0; gi < groups.size(); ++gi) {
     for (const StateRequest& r : plan.requests(gi)) {
-      AlignedBuffer buffer(r.size * size_of(r.dtype));
+      AlignedBuffer buffer(storage_bytes(r.dtype, r.size));
       ParamView& v = views[gi][r.param];
       initialize_state(r, v, buffer.data());
       v.state[std::size_t(r.slot)] = BufferView::of(buffer.data(), r.dtype, r.size);
@@ -260,6 +264,28 @@ std::span<const T> view(const Optimizer& opt, const Optimizer::Impl& impl, std::
 }
 
 }  // namespace
+
+DType Optimizer::state_dtype(std::size_t group, std::size_t index) const {
+  step_count(group, index);  // checks that the parameter exists
+  return impl_->groups[group].states[index].state_dtype;
+}
+
+std::vector<double> Optimizer::state_values(std::size_t group, std::size_t index,
+                                            std::string_view buffer) const {
+  step_count(group, index);
+  const ParamState& s = impl_->groups[group].states[index];
+  const AlignedBuffer* b = buffer == "square_avg"        ? &s.square_avg
+                           : buffer == "grad_avg"        ? &s.grad_avg
+                           : buffer == "momentum_buffer" ? &s.momentum_buffer
+                                                         : nullptr;
+  if (b == nullptr) {
+    throw InvalidArgument("state_values: no state buffer '" + std::string(buffer) +
+                          "' (square_avg, grad_avg or momentum_buffer)");
+  }
+  if (b->empty()) return {};
+  return kernels::load_state(s.state_dtype, b == &s.square_avg, b->data(),
+                             impl_->groups[group].params[index].size);
+}
 
 template <class T>
 std::span<const T> Optimizer::square_avg(std::size_t group, std::size_t index) const {

@@ -22,7 +22,7 @@ constexpr std::array kAlgorithms = {Algorithm::rmsprop, Algorithm::adagrad, Algo
                                     Algorithm::sgd};
 constexpr std::array kPolicies = {NonFinitePolicy::error, NonFinitePolicy::skip,
                                   NonFinitePolicy::propagate};
-constexpr std::array kStateDTypes = {StateDType::float32, StateDType::bfloat16};
+constexpr std::array kStateDTypes = {StateDType::float32, StateDType::bfloat16, StateDType::int8};
 
 template <class Enum, std::size_t N>
 Enum enum_from_string(std::string_view name, const std::array<Enum, N>& all, const char* what) {
@@ -235,7 +235,15 @@ std::string_view to_string(NonFinitePolicy policy) {
 }
 
 std::string_view to_string(StateDType dtype) {
-  return dtype == StateDType::bfloat16 ? "bfloat16" : "float32";
+  switch (dtype) {
+    case StateDType::bfloat16:
+      return "bfloat16";
+    case StateDType::int8:
+      return "int8";
+    case StateDType::float32:
+      break;
+  }
+  return "float32";
 }
 
 StateDType state_dtype_from_string(std::string_view name) {

@@ -205,17 +205,17 @@ std::string_view to_string(Slot slot) {
   return "?";
 }
 
-std::string precision_problem(DType dtype, const Options& o) {
-  if (dtype == DType::f64 && o.state_dtype == StateDType::bfloat16) {
-    return "float64 parameters keep float64 state; state_dtype=bfloat16 is for float32 and "
-           "16-bit parameters";
+std::string precision_problem(DType dtype, const Options& o, std::size_t size) {
+  if (dtype == DType::f64 && o.state_dtype != StateDType::float32) {
+    return "float64 parameters keep float64 state; state_dtype=" +
+           std::string(to_string(o.state_dtype)) + " is for float32 and 16-bit parameters";
   }
   if (dtype == DType::f16 && o.stochastic_rounding) {
     return "stochastic_rounding is for bfloat16 parameters, not float16";
   }
-  if (!precision_for(dtype, o).supported()) {
+  if (!precision_for(dtype, o, size).supported()) {
     try {
-      check_precision(precision_for(dtype, o));
+      check_precision(precision_for(dtype, o, size));
     } catch (const InvalidArgument& e) {
       return e.what();
     }
@@ -225,14 +225,19 @@ std::string precision_problem(DType dtype, const Options& o) {
 
 void initialize_state(const StateRequest& r, const ParamView& p, void* buffer) {
   const BufferView& old = p.state[std::size_t(r.slot)];
-  for (std::size_t i = 0; i < r.size; ++i) {
-    double x = r.value;
+  const bool square_avg = r.slot == Slot::square_avg;
+  // a chunk at a time (whole 8-bit blocks): no copy of the whole buffer in doubles
+  std::vector<double> values(std::min(r.size, kChunkElements));
+  for (std::size_t begin = 0; begin < r.size; begin += kChunkElements) {
+    const std::span<double> chunk(values.data(), std::min(kChunkElements, r.size - begin));
     if (r.init == StateRequest::Init::from_param) {
-      x = kernels::load_as_double(p.param.dtype, p.param.data, i);
+      kernels::load_state_range(p.param.dtype, false, p.param.data, r.size, begin, chunk);
     } else if (r.init == StateRequest::Init::from_old) {
-      x = kernels::load_as_double(old.dtype, old.data, i);
+      kernels::load_state_range(old.dtype, square_avg, old.data, r.size, begin, chunk);
+    } else {
+      std::fill(chunk.begin(), chunk.end(), r.value);
     }
-    kernels::store_from_double(r.dtype, buffer, i, x);
+    kernels::store_state_range(r.dtype, square_avg, buffer, r.size, begin, chunk);
   }
 }
 
@@ -254,10 +259,25 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
       precisions_[gi].push_back(Precision{});
       if (p.grad.data == nullptr) continue;
       check_param(p, g.group);
-      if (const std::string problem = precision_problem(p.param.dtype, o); !problem.empty()) {
+      if (const std::string problem = precision_problem(p.param.dtype, o, p.param.size);
+          !problem.empty()) {
         throw InvalidArgument(where(g.group, p.index) + ": " + problem);
       }
-      const Precision precision = precision_for(p.param.dtype, o);
+      const Precision precision = precision_for(p.param.dtype, o, p.param.size);
+      if (precision.state == DType::i8_block &&
+          (p.rows || p.param.device.kind != Device::Kind::cpu)) {
+        throw InvalidArgument(
+            where(g.group, p.index) + ": state_dtype=int8 " +
+            (p.rows ? "with a row (sparse) gradient" : "on " + p.param.device.str()) +
+            " is not supported yet (8-bit state steps dense CPU tensors; "
+            "state8_min_size keeps smaller tensors in float32)");
+      }
+      if (precision.state == DType::i8_block && !g.holds_state8) {
+        throw InvalidArgument(where(g.group, p.index) +
+                              ": state_dtype=int8 is not available from this front end (the "
+                              "optimizers hold 8-bit state: rmsprop::Optimizer, "
+                              "rmsprop::torch::RMSprop, rmsprop.RMSprop, rmsprop.torch.RMSprop)");
+      }
       precisions_[gi].back() = precision;
       ++stepping_;
       if (p.param.size == 0) continue;  // nothing to read or write

@@ -184,11 +184,11 @@ TEST_F(Checkpoint, EachKindOfBadFileHasItsOwnMessage) {
   EXPECT_NE(load_error(target.opt, path("text.ckpt")).find("not an rmsprop checkpoint"),
             std::string::npos);
 
-  std::string v2 = good;
-  v2[8] = 2;
-  write(path("v2.ckpt"), with_valid_crc(v2));
-  EXPECT_NE(load_error(target.opt, path("v2.ckpt"))
-                .find("unsupported format version 2 (this build reads 1)"),
+  std::string v3 = good;
+  v3[8] = 3;
+  write(path("v3.ckpt"), with_valid_crc(v3));
+  EXPECT_NE(load_error(target.opt, path("v3.ckpt"))
+                .find("unsupported format version 3 (this build reads 1 to 2)"),
             std::string::npos);
 
   write(path("crc.ckpt"), good.substr(0, good.size() - 5) + char(good[good.size() - 5] ^ 1) +

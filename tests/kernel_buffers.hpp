@@ -10,6 +10,7 @@
 #include "kernels/storage.hpp"
 #include "kernels/variant_table.hpp"
 #include "rmsprop/kernel.hpp"
+#include "rmsprop/state8.hpp"
 #include "test_util.hpp"
 
 namespace rmsprop::testing {
@@ -30,9 +31,17 @@ struct Buffers {
         kernels::store_from_double(dtype, b.data(), i, shift + scale * rng.uniform());
       }
     };
+    // 8-bit state: whole blocks from the buffer's (aligned) start, encoded from such values
+    auto fill_state = [&](std::vector<std::byte>& b, bool square, double scale, double shift) {
+      if (p.state != DType::i8_block) return fill(b, p.state, scale, shift);
+      std::vector<double> values(n);
+      for (double& x : values) x = shift + scale * rng.uniform();
+      b.assign(state8_bytes(n), std::byte{0});
+      kernels::store_state(p.state, square, b.data(), values);
+    };
     fill(param, p.param, 1, 0), fill(grad, p.param, 3, 0);
-    fill(square_avg, p.state, 0.5, 0.5), fill(grad_avg, p.state, 0.1, 0);
-    fill(momentum, p.state, 0.2, 0);
+    fill_state(square_avg, true, 0.5, 0.5), fill_state(grad_avg, false, 0.1, 0);
+    fill_state(momentum, false, 0.2, 0);
     master.resize((n + offset) * 4);
     for (std::size_t i = 0; i < n + offset; ++i) {  // the parameter's exact float32 value
       kernels::store_from_double(DType::f32, master.data(), i,
@@ -41,7 +50,7 @@ struct Buffers {
   }
   TensorTask task(const Options& o) {
     auto at = [&](std::vector<std::byte>& b, DType dtype) {
-      return b.data() + offset * size_of(dtype);
+      return b.data() + (dtype == DType::i8_block ? 0 : offset * size_of(dtype));
     };
     TensorTask t{at(param, precision.param),      at(grad, precision.param),
                  at(square_avg, precision.state), at(grad_avg, precision.state),
@@ -61,6 +70,15 @@ inline std::vector<Precision> supported_precisions() {
   std::vector<Precision> out;
   for (std::size_t i = 0; i < kernels::kNumPrecisionIndices; ++i) {
     if (kernels::precision_at(i).supported()) out.push_back(kernels::precision_at(i));
+  }
+  return out;
+}
+
+// The precisions the CUDA kernel steps: all but 8-bit state (no device kernel yet).
+inline std::vector<Precision> device_precisions() {
+  std::vector<Precision> out;
+  for (const Precision& p : supported_precisions()) {
+    if (p.state != DType::i8_block) out.push_back(p);
   }
   return out;
 }

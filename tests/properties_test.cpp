@@ -207,10 +207,10 @@ TEST(Properties, EveryKnobChangesTheTrajectory) {
       {"algorithm", [](Options& o) { o.algorithm = Algorithm::adagrad; }},
   };
   // Storage and policy knobs change how values are kept or when a step runs, not the math:
-  // tested in precision_test (state_dtype, master_weights, stochastic_rounding),
-  // optimizer_test (non_finite) and below (lr_in_momentum).
+  // tested in precision_test (state_dtype, master_weights, stochastic_rounding), state8_test
+  // (state_dtype=int8, state8_min_size), optimizer_test (non_finite) and below (lr_in_momentum).
   const std::set<std::string> elsewhere = {"state_dtype", "master_weights", "stochastic_rounding",
-                                           "non_finite", "lr_in_momentum"};
+                                           "non_finite",  "lr_in_momentum", "state8_min_size"};
   for (const OptionInfo& info : option_table()) {
     const bool has_knob = std::any_of(std::begin(knobs), std::end(knobs),
                                       [&](const Knob& k) { return k.name == info.name; });

@@ -459,6 +459,61 @@ TEST(StepPlanner, Bfloat16StochasticRoundingIsBitwiseTheSameFromCppAndLibtorch) 
   EXPECT_EQ(std::memcmp(w.data(), p.data_ptr(), n * sizeof(rmsprop::bfloat16)), 0);
 }
 
+// 8-bit state (NOTE: [8-bit state]): a uint8 tensor of codes and block scales per buffer,
+// stepped by the same kernels as the core optimizer (bitwise), saved and loaded through
+// libtorch's archive, converted to float32 state and back when state_dtype changes; tensors
+// under state8_min_size keep float32 state.
+TEST(TorchOptimizer, EightBitStateIsTheCoreOptimizersAndSurvivesArchivesAndConversion) {
+  rmsprop::Options o;
+  o.lr = 1e-2, o.momentum = 0.9, o.centered = true, o.state_dtype = rmsprop::StateDType::int8;
+  const std::int64_t big = 5000, small = 100;
+  auto p = ::torch::randn({big}), q = ::torch::randn({small});
+  std::vector<float> w(big), v(small), gw(big), gv(small);
+  std::memcpy(w.data(), p.data_ptr(), big * 4), std::memcpy(v.data(), q.data_ptr(), small * 4);
+  rmsprop::Optimizer cpp({rmsprop::Param::of(w, gw), rmsprop::Param::of(v, gv)}, o);
+  rmsprop::torch::RMSprop first({p, q}, rmsprop::torch::RMSpropOptions(o));
+  rmsprop::torch::RMSprop* lib = &first;
+  auto step_both = [&](int s) {
+    auto a = ::torch::randn({big}) * (1 + s), b = ::torch::randn({small});
+    std::memcpy(gw.data(), a.data_ptr(), big * 4), std::memcpy(gv.data(), b.data_ptr(), small * 4);
+    p.mutable_grad() = a, q.mutable_grad() = b;
+    cpp.step();
+    lib->step();
+  };
+  for (int s = 0; s < 3; ++s) step_both(s);
+  auto& state = static_cast<rmsprop::torch::RMSpropParamState&>(
+      *lib->state().at(rmsprop::torch::state_key(p)));
+  EXPECT_EQ(state.square_avg().scalar_type(), ::torch::kByte);
+  EXPECT_EQ(state.square_avg().numel(), std::int64_t(rmsprop::state8_bytes(big)));
+  EXPECT_EQ(state.momentum_buffer().numel(), std::int64_t(rmsprop::state8_bytes(big)));
+  auto& small_state = static_cast<rmsprop::torch::RMSpropParamState&>(
+      *lib->state().at(rmsprop::torch::state_key(q)));
+  EXPECT_EQ(small_state.square_avg().scalar_type(), ::torch::kFloat);  // under state8_min_size
+  EXPECT_EQ(std::memcmp(w.data(), p.data_ptr(), big * 4), 0);
+  EXPECT_EQ(std::memcmp(v.data(), q.data_ptr(), small * 4), 0);
+
+  // through an archive: the loaded optimizer continues bitwise
+  rmsprop::torch::RMSprop loaded({p, q});
+  round_trip(first, loaded);
+  lib = &loaded;
+  for (int s = 3; s < 5; ++s) step_both(s);
+  EXPECT_EQ(std::memcmp(w.data(), p.data_ptr(), big * 4), 0);
+
+  // to float32 state and back, as the core optimizer converts
+  rmsprop::Options full = o;
+  full.state_dtype = rmsprop::StateDType::float32;
+  for (const rmsprop::Options& next : {full, o}) {
+    static_cast<rmsprop::torch::RMSpropOptions&>(lib->param_groups()[0].options()).core() = next;
+    cpp.set_options(0, next);
+    step_both(9);
+    auto& now = static_cast<rmsprop::torch::RMSpropParamState&>(
+        *lib->state().at(rmsprop::torch::state_key(p)));
+    EXPECT_EQ(now.grad_avg().scalar_type(),
+              next.state_dtype == rmsprop::StateDType::int8 ? ::torch::kByte : ::torch::kFloat);
+    EXPECT_EQ(std::memcmp(w.data(), p.data_ptr(), big * 4), 0);
+  }
+}
+
 // The recorded run of tests/recorded/bf16_stochastic_rounding.txt (its header says how the
 // values are made): the C++ and libtorch optimizers give these bits here, and the Python
 // optimizer and rmsprop.step give them in python/tests, so all four front ends agree.

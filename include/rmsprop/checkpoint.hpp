@@ -27,7 +27,10 @@
 
 namespace rmsprop {
 
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+// Version 2 adds 8-bit state (state dtype code 4, DType::i8_block: codes and scales as
+// state8.hpp lays them out). Version 1 files (float state only) still load.
+inline constexpr std::uint32_t kCheckpointVersion = 2;
+inline constexpr std::uint32_t kOldestCheckpointVersion = 1;
 
 // Writes `bytes` to `path` atomically (temp file + fsync + rename + fsync of the folder).
 // Throws CheckpointError naming the path and the system's reason.

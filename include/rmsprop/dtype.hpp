@@ -11,11 +11,15 @@
 #include <string>
 #include <string_view>
 
+#include "rmsprop/state8.hpp"
+
 namespace rmsprop {
 
 // Storage types. bf16 and f16 values are computed in float32 (see half.hpp). The numeric
-// values are the checkpoint format's dtype codes: never renumber them.
-enum class DType : std::uint8_t { f32 = 0, f64 = 1, bf16 = 2, f16 = 3 };
+// values are the checkpoint format's dtype codes: never renumber them. i8_block is 8-bit
+// optimizer state only (codes + per-block scales, NOTE: [8-bit state] in state8.hpp): never a
+// parameter's dtype, and not in dtype_table(), which lists the element types front ends map.
+enum class DType : std::uint8_t { f32 = 0, f64 = 1, bf16 = 2, f16 = 3, i8_block = 4 };
 
 struct DTypeInfo {
   DType dtype;
@@ -36,11 +40,13 @@ inline constexpr DTypeInfo kDTypes[] = {
     {DType::f16, "float16", 2, 0x7c00u, "float16", 2, 16},
 };
 
+inline constexpr DTypeInfo kState8DType = {DType::i8_block, "int8_block", 1, 0, "", 0, 0};
+
 inline std::span<const DTypeInfo> dtype_table() {
   return kDTypes;
 }
 constexpr const DTypeInfo& dtype_info(DType dtype) {
-  return kDTypes[std::size_t(dtype) & 3];
+  return dtype == DType::i8_block ? kState8DType : kDTypes[std::size_t(dtype) & 3];
 }
 // The DType named `name` ("float32"; "torch.float32" too), or nullopt.
 std::optional<DType> dtype_named(std::string_view name);
@@ -54,6 +60,17 @@ inline std::string_view to_string(DType dtype) {
 }
 inline std::size_t size_of(DType dtype) {
   return dtype_info(dtype).size;
+}
+// The bytes a buffer of `n` values of `dtype` takes (8-bit state: codes and scales).
+constexpr std::size_t storage_bytes(DType dtype, std::size_t n) {
+  return dtype == DType::i8_block ? state8_bytes(n) : n * dtype_info(dtype).size;
+}
+// The values a state buffer of `bytes` bytes of `dtype` holds for a parameter of `size`
+// elements: `size` when it has exactly storage_bytes(dtype, size) bytes, else as many as fit
+// (a count the planner then refuses by name). Front ends holding 8-bit state as bytes (a
+// uint8 tensor, a byte buffer) describe it with this.
+constexpr std::size_t state_values_in(DType dtype, std::size_t bytes, std::size_t size) {
+  return bytes == storage_bytes(dtype, size) ? size : bytes / dtype_info(dtype).size;
 }
 
 }  // namespace rmsprop

@@ -18,10 +18,14 @@ namespace rmsprop {
 
 // How a step stores its values. Supported combinations:
 //   param float64: state float64.
-//   param float32: state float32 or bfloat16.
-//   param bfloat16 / float16: state float32 or bfloat16; master_weights keeps a float32 copy
-//   of the parameter (TensorTask::master) that the rule updates, the 16-bit parameter being
-//   its rounded image; stochastic_rounding (bfloat16 only) rounds that image stochastically.
+//   param float32: state float32, bfloat16 or 8-bit (i8_block).
+//   param bfloat16 / float16: state float32, bfloat16 or 8-bit; master_weights keeps a float32
+//   copy of the parameter (TensorTask::master) that the rule updates, the 16-bit parameter
+//   being its rounded image; stochastic_rounding (bfloat16 only) rounds that image
+//   stochastically.
+// 8-bit state (NOTE: [8-bit state] in state8.hpp) is decoded to float32 per block, the rule
+// computes in float32, and the block is encoded again: TensorTask's state pointers then point
+// to state8_bytes(size) bytes each.
 struct Precision {
   DType param = DType::f32;  // parameters and gradients
   DType state = DType::f32;  // square_avg, grad_avg, momentum_buffer
@@ -29,16 +33,19 @@ struct Precision {
   bool stochastic_rounding = false;
 
   constexpr bool supported() const {
+    const bool narrow_state =
+        state == DType::f32 || state == DType::bf16 || state == DType::i8_block;
     switch (param) {
       case DType::f64:
         return state == DType::f64 && !master_weights && !stochastic_rounding;
       case DType::f32:
-        return (state == DType::f32 || state == DType::bf16) && !master_weights &&
-               !stochastic_rounding;
+        return narrow_state && !master_weights && !stochastic_rounding;
       case DType::bf16:
-        return state == DType::f32 || state == DType::bf16;
+        return narrow_state;
       case DType::f16:
-        return (state == DType::f32 || state == DType::bf16) && !stochastic_rounding;
+        return narrow_state && !stochastic_rounding;
+      case DType::i8_block:
+        break;
     }
     return false;
   }
@@ -49,13 +56,17 @@ struct Precision {
 
 // How a parameter of `dtype` is stored under `options` (state_dtype, master_weights,
 // stochastic_rounding): what the optimizer adapters (C++, libtorch, Python) all use.
-// float64 parameters with state_dtype=bfloat16 give an unsupported precision (refused by
-// name: precision_problem in step_plan.hpp), never a silent float64 state.
-inline Precision precision_for(DType dtype, const Options& options) {
+// float64 parameters with state_dtype=bfloat16 or int8 give an unsupported precision
+// (refused by name: precision_problem in step_plan.hpp), never a silent float64 state.
+// Tensors smaller than options.state8_min_size keep float32 state under state_dtype=int8.
+inline Precision precision_for(DType dtype, const Options& options, std::size_t size) {
   const bool half = dtype == DType::bf16 || dtype == DType::f16;
-  const DType state = options.state_dtype == StateDType::bfloat16 ? DType::bf16
-                      : dtype == DType::f64                       ? DType::f64
-                                                                  : DType::f32;
+  DType state = dtype == DType::f64 ? DType::f64 : DType::f32;
+  if (options.state_dtype == StateDType::bfloat16) state = DType::bf16;
+  if (options.state_dtype == StateDType::int8 &&
+      (dtype == DType::f64 || size >= std::size_t(options.state8_min_size))) {
+    state = DType::i8_block;
+  }
   return {dtype, state, half && options.master_weights, half && options.stochastic_rounding};
 }
 

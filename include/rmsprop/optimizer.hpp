@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "rmsprop/half.hpp"
@@ -100,6 +101,11 @@ class Optimizer {
   std::span<const T> momentum_buffer(std::size_t group, std::size_t index) const;
   // The float32 master copy of a 16-bit parameter (Options::master_weights), else empty.
   std::span<const float> master_weights(std::size_t group, std::size_t index) const;
+  // Any state dtype, 8-bit included: the dtype a parameter's state is stored in, and a
+  // buffer's values decoded ("square_avg", "grad_avg", "momentum_buffer"; empty as above).
+  DType state_dtype(std::size_t group, std::size_t index) const;
+  std::vector<double> state_values(std::size_t group, std::size_t index,
+                                   std::string_view buffer) const;
 
   // The whole state (options, step counts, buffers) in the checkpoint format, written
   // atomically: see checkpoint.hpp. load() checks the file against this optimizer's groups

@@ -38,8 +38,10 @@
   X(NonFinitePolicy, non_finite, NonFinitePolicy::error, kAny, "",                                \
     "On a NaN or inf gradient: error (nothing changes), skip (the whole step) or propagate")      \
   X(StateDType, state_dtype, StateDType::float32, kAny, "",                                       \
-    "Storage of square_avg, grad_avg, momentum_buffer: float32 or bfloat16 (float64 "             \
-    "parameters keep float64)")                                                                   \
+    "Storage of square_avg, grad_avg, momentum_buffer: float32, bfloat16 or int8 (8-bit codes, "  \
+    "a float32 scale per 256; float64 parameters keep float64)")                                  \
+  X(double, state8_min_size, 4096.0, kNonNegative, "",                                            \
+    "state_dtype=int8: tensors with fewer elements keep float32 state")                           \
   X(bool, master_weights, false, kAny, "",                                                        \
     "16-bit parameters: update a float32 copy, store its rounded image")                          \
   X(bool, stochastic_rounding, false, kAny, "",                                                   \

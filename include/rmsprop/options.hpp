@@ -49,7 +49,7 @@ enum class NonFinitePolicy : std::uint8_t {
 
 // How the optimizer stores square_avg, grad_avg and momentum_buffer for float32 and 16-bit
 // parameters (float64 parameters keep float64 state).
-enum class StateDType : std::uint8_t { float32, bfloat16 };
+enum class StateDType : std::uint8_t { float32, bfloat16, int8 };
 
 // The range check of a number option (see option_list.hpp).
 enum class OptionRange : std::uint8_t {

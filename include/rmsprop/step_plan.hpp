@@ -116,10 +116,13 @@ struct GroupView {
   // required with skip); policy error, which needs a host read, is refused.
   const double* device_lr = nullptr;
   std::int32_t* device_skip = nullptr;
+  // The front end allocates 8-bit state (DType::i8_block: storage_bytes(dtype, n) bytes) when
+  // asked; a front end that does not yet is refused state_dtype=int8 by name.
+  bool holds_state8 = false;
 
   static GroupView of(const Options& options, double lr, std::size_t group,
                       std::span<ParamView> params) {
-    return {&options, lr, group, params, nullptr, nullptr};
+    return {&options, lr, group, params, nullptr, nullptr, false};
   }
 };
 
@@ -170,8 +173,9 @@ class StepPlan {
   std::vector<std::vector<Precision>> precisions_;
 };
 
-// The refusal of a parameter's dtype under a group's options, or "" when they go together:
-// what StepPlan says, and what the optimizers say when a group is added or its options set.
-std::string precision_problem(DType dtype, const Options& options);
+// The refusal of a parameter's dtype (and size: state8_min_size) under a group's options, or
+// "" when they go together: what StepPlan says, and what the optimizers say when a group is
+// added or its options set.
+std::string precision_problem(DType dtype, const Options& options, std::size_t size);
 
 }  // namespace rmsprop

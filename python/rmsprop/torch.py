@@ -338,7 +338,17 @@ class _Callbacks:
     @staticmethod
     def allocate(p, state, key, dtype, init, value):
         """A state tensor as the planner asks for it: filled with `value`, a float32 copy of
-        the parameter, or the present one converted to `dtype`."""
+        the parameter, the present one converted to `dtype`, or (init "empty", for 8-bit
+        state made or converted from, which the core fills) an empty one of `value` bytes;
+        8-bit state ("int8_block") is a uint8 tensor of its codes and block scales."""
+        if init == "empty":
+            if dtype == "int8_block":
+                t = torch.empty(int(value), dtype=torch.uint8, device=p.device)
+            else:
+                t = torch.empty_like(p, dtype=getattr(torch, dtype),
+                                     memory_format=torch.contiguous_format)
+            state[key] = t
+            return t
         dtype = getattr(torch, dtype)
         if init == "value":
             t = torch.full_like(p, value, dtype=dtype, memory_format=torch.contiguous_format)

@@ -155,6 +155,7 @@ class TorchStepper {
         if (g.views.back().rows) sparse.emplace_back(gi, i);
       }
       GroupView view = GroupView::of(g.options, spec[1].cast<double>(), gi, g.views);
+      view.holds_state8 = true;
       if (device_lr != 0) {
         view.device_lr = reinterpret_cast<const double*>(device_lr);
         view.device_skip = reinterpret_cast<std::int32_t*>(spec[4].cast<std::uintptr_t>());
@@ -183,13 +184,26 @@ class TorchStepper {
       Group& g = groups_[gi];
       for (const StateRequest& r : plan->requests(gi)) {
         Entry& e = g.entries[r.param];
+        const std::size_t s = std::size_t(r.slot);
         static constexpr const char* kInit[] = {"value", "from_param", "from_old"};
-        py::object t = callbacks_.attr("allocate")(e.param, e.state, kSlotKeys[std::size_t(r.slot)],
-                                                   std::string(to_string(r.dtype)),
-                                                   kInit[int(r.init)], r.value);
-        e.slots[std::size_t(r.slot)] = t;
-        e.view.state[std::size_t(r.slot)] = describe(t);
-        g.views[r.param].state[std::size_t(r.slot)] = e.view.state[std::size_t(r.slot)];
+        py::object t;
+        if (r.dtype == DType::i8_block || e.view.state[s].dtype == DType::i8_block) {
+          // 8-bit state, made or converted from: an empty tensor that the core fills (the old
+          // one stays alive in e.slots until then)
+          t = callbacks_.attr("allocate")(e.param, e.state, kSlotKeys[s],
+                                          std::string(to_string(r.dtype)), "empty",
+                                          double(storage_bytes(r.dtype, r.size)));
+          const BufferView made = describe_state(t, r.size);
+          py::gil_scoped_release release;
+          initialize_state(r, e.view, made.data);
+        } else {
+          t = callbacks_.attr("allocate")(e.param, e.state, kSlotKeys[s],
+                                          std::string(to_string(r.dtype)), kInit[int(r.init)],
+                                          r.value);
+        }
+        e.slots[s] = t;
+        e.view.state[s] = describe_state(t, r.size);
+        g.views[r.param].state[s] = e.view.state[s];
       }
     }
     {
@@ -232,6 +246,19 @@ class TorchStepper {
     return view_from(callbacks_.attr("describe")(tensor));
   }
 
+  // A state tensor: as describe, except that a uint8 tensor is 8-bit state whose bytes hold
+  // the parameter's `size` values (NOTE: [8-bit state] in rmsprop/state8.hpp).
+  BufferView describe_state(const py::handle& tensor, std::size_t size) {
+    BufferView v = describe(tensor);
+    if (!v.supported_dtype && v.dtype_name == "torch.uint8") {
+      v.dtype = DType::i8_block;
+      v.supported_dtype = true;
+      v.dtype_name = "";
+      v.size = state_values_in(DType::i8_block, v.size, size);
+    }
+    return v;
+  }
+
   // The group's entries brought up to date with its parameter list and their tensors.
   void refresh(Group& g, std::size_t gi, const py::list& params, bool capturable) {
     static PyObject* const grad_key = PyUnicode_InternFromString("grad");
@@ -252,6 +279,7 @@ class TorchStepper {
         e.view.param = describe(e.param);
         e.param_ptr = param_ptr;
         e.described = true;
+        for (auto& slot : e.slots) slot = py::object();  // described again for its size
       }
       // the gradient: None (no step this time), the same tensor, or another
       const auto grad = py::reinterpret_steal<py::object>(PyObject_GetAttr(p, grad_key));
@@ -285,7 +313,7 @@ class TorchStepper {
           e.view.state[s] = {};
         } else if (!e.slots[s].is(py::handle(t))) {
           e.slots[s] = py::reinterpret_borrow<py::object>(t);
-          e.view.state[s] = describe(e.slots[s]);
+          e.view.state[s] = describe_state(e.slots[s], e.view.param.size);
         }
       }
       // the step count: an int (ours), absent (a new parameter), or a tensor (torch 2.x's

@@ -62,6 +62,9 @@ void check_device_pointer(const void* pointer, const char* what) {
 void check_tasks(const Variant& v, const Precision& p, std::span<const TensorTask> tasks,
                  cudaStream_t stream) {
   check_precision(p);
+  if (p.state == DType::i8_block) {
+    throw InvalidArgument("8-bit state (state_dtype=int8) has no CUDA kernel yet");
+  }
   kernels::check_tasks(v, p, tasks);
   // While a graph is being captured only stream work is allowed: the query waits for eager
   // calls (the same code, checked there).

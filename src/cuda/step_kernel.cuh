@@ -27,8 +27,9 @@ void launch_step(const StepLaunch& launch, int blocks, cudaStream_t stream) {
 template <std::size_t kPrecision, std::size_t kVariant>
 constexpr LaunchFn launcher() {
   constexpr Precision kP = kernels::precision_at(kPrecision);
+  // 8-bit state has no device kernel yet (refused in check_tasks)
   if constexpr (kP.param == DType(RMSPROP_CUDA_PARAM) && kP.supported() &&
-                kernels::is_canonical(kVariant)) {
+                kP.state != DType::i8_block && kernels::is_canonical(kVariant)) {
     return &launch_step<kVariant, kPrecision>;
   } else {
     return nullptr;

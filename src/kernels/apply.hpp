@@ -5,10 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/rule.hpp"
+#include "state8.hpp"
 #include "storage.hpp"
 #include "variant_table.hpp"
 
@@ -88,16 +90,62 @@ struct ElementKernel {
   }
 };
 
-// Every supported Precision, generated from the axes (never a hand-kept list).
-inline constexpr std::size_t kNumPrecisionIndices = 4 * 4 * 2 * 2;
+// 8-bit state is computed as float32 state in scratch memory, block by block.
+constexpr Precision element_precision(Precision p) {
+  if (p.state == DType::i8_block) p.state = DType::f32;
+  return p;
+}
+
+// The rule over elements [begin, end) of a task with 8-bit state (`begin` on a block
+// boundary): each block's state decoded into float32 scratch, `loop(buffers, count, first)`
+// runs the float32-state element kernel over the block's `count` elements (from element
+// `first`), and the scratch is encoded back. One read and one write of every buffer. `Codec`
+// is the calling file's OutOfLineCodec (NOTE: [8-bit codec out of line]).
+template <Variant kV, Precision kP, class Codec, class Loop>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, std::size_t begin,
+                                                           std::size_t end, Loop loop) {
+  using K = ElementKernel<kV, element_precision(kP)>;
+  alignas(64) float square_avg[kState8Block], grad_avg[kState8Block], momentum[kState8Block];
+  auto* param = static_cast<typename K::PRaw*>(t.param);
+  const auto* grad = static_cast<const typename K::PRaw*>(t.grad);
+  // each 8-bit buffer the variant uses: f(its codec, its memory, its scratch)
+  auto each = [&](auto&& f) {
+    using Square = std::integral_constant<State8Kind, State8Kind::square_avg>;
+    using Signed = std::integral_constant<State8Kind, State8Kind::signed_value>;
+    if constexpr (kV.uses_square_avg()) f(Square{}, t.square_avg, square_avg);
+    if constexpr (kV.uses_grad_avg()) f(Signed{}, t.grad_avg, grad_avg);
+    if constexpr (kV.uses_momentum_buffer()) f(Signed{}, t.momentum_buffer, momentum);
+  };
+  for (std::size_t start = begin; start < end; start += kState8Block) {
+    const std::size_t count = end - start < kState8Block ? end - start : kState8Block;
+    const std::size_t block = start / kState8Block;
+    each([&](auto kind, void* base, float* scratch) {
+      Codec::template decode<decltype(kind)::value>(state8_block(base, t.size, block), count,
+                                                    scratch);
+    });
+    float* master = nullptr;
+    if constexpr (kP.master_weights) master = t.master + start;
+    const typename K::Buffers local{param + start, grad + start, square_avg,
+                                    grad_avg,      momentum,     master};
+    loop(local, std::uint32_t(count), std::uint32_t(start));
+    each([&](auto kind, void* base, float* scratch) {
+      Codec::template encode<decltype(kind)::value>(state8_block(base, t.size, block), count,
+                                                    scratch);
+    });
+  }
+}
+
+// Every supported Precision, generated from the axes (never a hand-kept list): 4 parameter
+// dtypes, 5 state dtypes (the 4 and 8-bit), master weights, stochastic rounding.
+inline constexpr std::size_t kNumPrecisionIndices = 4 * 5 * 2 * 2;
 
 constexpr Precision precision_at(std::size_t index) {
-  return {DType(index % 4), DType((index / 4) % 4), bool((index / 16) % 2), bool(index / 32)};
+  return {DType(index % 4), DType((index / 4) % 5), bool((index / 20) % 2), bool(index / 40)};
 }
 
 constexpr std::size_t index_of(const Precision& p) {
-  return std::size_t(p.param) + 4 * std::size_t(p.state) + 16 * p.master_weights +
-         32 * p.stochastic_rounding;
+  return std::size_t(p.param) + 4 * std::size_t(p.state) + 20 * p.master_weights +
+         40 * p.stochastic_rounding;
 }
 
 // A [precision][variant] table of `Make::template entry<variant, precision>()`, null where

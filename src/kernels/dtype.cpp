@@ -13,6 +13,7 @@
 #include "rmsprop/error.hpp"
 #include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
+#include "state8.hpp"
 #include "storage.hpp"
 
 namespace rmsprop {
@@ -29,6 +30,8 @@ decltype(auto) with_storage(DType dtype, F f) {
       return f(float16{});
     case DType::f32:
       break;
+    case DType::i8_block:  // blocks, not elements: load_state / store_state
+      throw InvalidArgument("8-bit state has no element access");
   }
   return f(float{});
 }
@@ -58,6 +61,64 @@ void kernels::store_from_double(DType dtype, void* data, std::size_t i, double v
     using S = kernels::Storage<decltype(tag)>;
     static_cast<typename S::Raw*>(data)[i] = S::store(typename S::Compute(value));
   });
+}
+
+void kernels::load_state_range(DType dtype, bool square_avg, const void* data, std::size_t n,
+                               std::size_t begin, std::span<double> out) {
+  if (dtype != DType::i8_block) {
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = load_as_double(dtype, data, begin + i);
+    return;
+  }
+  float block[kState8Block];
+  for (std::size_t done = 0; done < out.size(); done += kState8Block) {
+    const std::size_t count = std::min(kState8Block, out.size() - done);
+    const State8Block at = state8_block(const_cast<void*>(data), n, (begin + done) / kState8Block);
+    if (square_avg) {
+      decode_block<State8Kind::square_avg>(at, count, block);
+    } else {
+      decode_block<State8Kind::signed_value>(at, count, block);
+    }
+    for (std::size_t i = 0; i < count; ++i) out[done + i] = block[i];
+  }
+}
+
+void kernels::store_state_range(DType dtype, bool square_avg, void* data, std::size_t n,
+                                std::size_t begin, std::span<const double> values) {
+  if (dtype != DType::i8_block) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      store_from_double(dtype, data, begin + i, values[i]);
+    }
+    return;
+  }
+  float block[kState8Block];
+  for (std::size_t done = 0; done < values.size(); done += kState8Block) {
+    const std::size_t count = std::min(kState8Block, values.size() - done);
+    for (std::size_t i = 0; i < count; ++i) block[i] = float(values[done + i]);
+    const State8Block at = state8_block(data, n, (begin + done) / kState8Block);
+    if (square_avg) {
+      encode_block<State8Kind::square_avg>(at, count, block);
+    } else {
+      encode_block<State8Kind::signed_value>(at, count, block);
+    }
+  }
+  // the bytes between the codes and the scales are the layout's padding: zero, so that equal
+  // states are equal bytes (checkpoints compare and hash them)
+  if (begin + values.size() == n) {
+    auto* bytes = static_cast<unsigned char*>(data);
+    for (std::size_t i = n; i < state8_scales_offset(n); ++i) bytes[i] = 0;
+  }
+}
+
+std::vector<double> kernels::load_state(DType dtype, bool square_avg, const void* data,
+                                        std::size_t n) {
+  std::vector<double> out(n);
+  load_state_range(dtype, square_avg, data, n, 0, out);
+  return out;
+}
+
+void kernels::store_state(DType dtype, bool square_avg, void* data,
+                          std::span<const double> values) {
+  store_state_range(dtype, square_avg, data, values.size(), 0, values);
 }
 
 // Scans blocks of 4096 with a vectorizable test and looks for the exact element only in a

@@ -19,6 +19,10 @@ RMSPROP_HOST_DEVICE decltype(auto) with_dtype(DType dtype, F f) {
       return f(std::integral_constant<DType, DType::f16>{});
     case DType::f32:
       break;
+    case DType::i8_block:
+      // state only (blocks of codes, never elements): the element dtypes that reach here are
+      // parameters' and gradients', which the planner has checked
+      break;
   }
   return f(std::integral_constant<DType, DType::f32>{});
 }

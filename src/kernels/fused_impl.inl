@@ -13,12 +13,25 @@
 namespace rmsprop::kernels::RMSPROP_TARGET_NAMESPACE {
 namespace {
 
+struct CodecTag {};  // this file's own out-of-line codec (NOTE: [8-bit codec out of line])
+using Codec = OutOfLineCodec<CodecTag>;
+
 template <Variant kV, Precision kP>
 void fused_range(const TensorTask& task, std::size_t begin, std::size_t end) {
-  using K = ElementKernel<kV, kP>;
+  using K = ElementKernel<kV, element_precision(kP)>;
   const auto c = Coefficients<typename K::C>::cast(task.coefficients);
-  const auto buffers = K::buffers(task);
   const std::uint32_t seed = task.rounding_seed;
+  if constexpr (kP.state == DType::i8_block) {
+    // 8-bit state: the same element loop over each block's float32 scratch
+    state8_range<kV, kP, Codec>(
+        task, begin, end,
+        [&](const typename K::Buffers& b, std::uint32_t count, std::uint32_t first) {
+#pragma omp simd
+          for (std::uint32_t k = 0; k < count; ++k) K::apply(b, k, first + k, c, seed);
+        });
+    return;
+  }
+  const auto buffers = K::buffers(task);
   // A chunk is at most kChunkElements long, so a 32-bit counter walks it.
   const std::uint32_t count = std::uint32_t(end - begin), first = std::uint32_t(begin);
 #pragma omp simd

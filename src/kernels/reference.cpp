@@ -1,7 +1,9 @@
 // The scalar reference kernel: the rule applied element by element, the specification that
 // every faster kernel is compared against.
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <utility>
 
 #include "apply.hpp"
 #include "check.hpp"
@@ -12,13 +14,26 @@
 namespace rmsprop {
 namespace {
 
+struct CodecTag {};  // this file's own out-of-line codec (NOTE: [8-bit codec out of line])
+using Codec = kernels::OutOfLineCodec<CodecTag>;
+
 template <Variant kV, Precision kP>
 void reference_task(const TensorTask& task) {
-  using K = kernels::ElementKernel<kV, kP>;
+  using K = kernels::ElementKernel<kV, kernels::element_precision(kP)>;
   const auto c = Coefficients<typename K::C>::cast(task.coefficients);
-  const auto buffers = K::buffers(task);
-  for (std::size_t i = 0; i < task.size; ++i) {
-    K::apply(buffers, i, std::uint32_t(i), c, task.rounding_seed);
+  if constexpr (kP.state == DType::i8_block) {
+    kernels::state8_range<kV, kP, Codec>(
+        task, 0, task.size,
+        [&](const typename K::Buffers& b, std::uint32_t count, std::uint32_t first) {
+          for (std::uint32_t k = 0; k < count; ++k) {
+            K::apply(b, k, first + k, c, task.rounding_seed);
+          }
+        });
+  } else {
+    const auto buffers = K::buffers(task);
+    for (std::size_t i = 0; i < task.size; ++i) {
+      K::apply(buffers, i, std::uint32_t(i), c, task.rounding_seed);
+    }
   }
 }
 
@@ -46,6 +61,16 @@ void check_task(const Variant& v, const Precision& p, const TensorTask& task, st
   need(v.uses_grad_avg(), task.grad_avg, "grad_avg");
   need(v.uses_momentum_buffer(), task.momentum_buffer, "momentum_buffer");
   need(p.master_weights, task.master, "master");
+  if (p.state == DType::i8_block) {  // the block scales are floats after the codes
+    for (auto [buffer, name] : {std::pair{task.square_avg, "square_avg"},
+                                {task.grad_avg, "grad_avg"},
+                                {task.momentum_buffer, "momentum_buffer"}}) {
+      if (reinterpret_cast<std::uintptr_t>(buffer) % alignof(float) != 0) {
+        throw InvalidArgument("tensor " + std::to_string(index) + ": 8-bit " + name +
+                              " is not 4-byte aligned (its block scales are float32)");
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -87,8 +87,13 @@ void sparse_step(const Options& options, double lr, const SparseParam& p, const 
   if (mode == SparseMode::dense && step < 1) {
     throw InvalidArgument("sparse dense step: step " + std::to_string(step) + ": must be >= 1");
   }
-  const Precision precision = precision_for(p.dtype, options);
+  const Precision precision = precision_for(p.dtype, options, p.rows * p.row_size);
   check_precision(precision);
+  if (precision.state == DType::i8_block) {
+    throw InvalidArgument(
+        "sparse step: state_dtype=int8 is not supported for row gradients yet (8-bit blocks "
+        "span rows); use float32 or bfloat16 state, or a larger state8_min_size");
+  }
   const Variant variant = variant_of(options);
   const Coalesced c = coalesce(p, g);
   const std::size_t width = size_of(p.dtype);

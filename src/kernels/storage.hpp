@@ -5,7 +5,9 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <type_traits>
+#include <vector>
 
 #include "rmsprop/half.hpp"
 #include "rmsprop/kernel.hpp"
@@ -81,5 +83,17 @@ RMSPROP_HOST_DEVICE inline bool is_non_finite_bits(typename NonFiniteBits<kD>::B
 // error messages.
 double load_as_double(DType dtype, const void* data, std::size_t i);
 void store_from_double(DType dtype, void* data, std::size_t i, double value);
+
+// The values of a state buffer of `n` values of any state dtype, as doubles; and the inverse.
+// 8-bit buffers (DType::i8_block) decode and encode whole blocks with the codec of their slot
+// (`square_avg`: sqrt(v) unsigned; else signed). For the slow paths, as above. The _range
+// forms read or write values [begin, begin + size) of the buffer: `begin` a multiple of
+// kState8Block, and the range whole blocks or ending at n.
+std::vector<double> load_state(DType dtype, bool square_avg, const void* data, std::size_t n);
+void store_state(DType dtype, bool square_avg, void* data, std::span<const double> values);
+void load_state_range(DType dtype, bool square_avg, const void* data, std::size_t n,
+                      std::size_t begin, std::span<double> out);
+void store_state_range(DType dtype, bool square_avg, void* data, std::size_t n, std::size_t begin,
+                       std::span<const double> values);
 
 }  // namespace rmsprop::kernels

@@ -191,12 +191,12 @@ TEST(Cuda, MatchesReferenceBitwiseForEveryVariantAndPrecisionAtOddSizes) {
   // Aligned (offset 0) and unaligned views, empty tensors, sizes around the chunk and the
   // 16-byte pack, all in one list.
   const std::vector<std::size_t> sizes = {0, 1, 3, 7, 17, kChunk - 1, kChunk, kChunk + 1};
-  for (const Precision& p : supported_precisions()) compare(p, swept_variants(), sizes, {0, 1, 3});
+  for (const Precision& p : device_precisions()) compare(p, swept_variants(), sizes, {0, 1, 3});
 }
 
 TEST(Cuda, MatchesReferenceBitwiseOnATenMillionElementTensor) {
   SKIP_WITHOUT_GPU();
-  for (const Precision& p : supported_precisions()) {
+  for (const Precision& p : device_precisions()) {
     compare(p, representative_variants(), {10'000'003}, {0}, nullptr, Oracle::fused);
   }
   compare(Precision::of(DType::f32), representative_variants(), {10'000'003}, {1}, nullptr,

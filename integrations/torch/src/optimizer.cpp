@@ -53,6 +53,8 @@ c10::ScalarType scalar_type_of(DType d) {
       return c10::kBFloat16;
     case DType::f16:
       return c10::kHalf;
+    case DType::i8_block:
+      return c10::kByte;  // 8-bit state: its codes and scales as bytes
   }
   return c10::kFloat;
 }
@@ -77,6 +79,19 @@ BufferView view_of(const Tensor& t) {
   // an empty (or meta) tensor's data may be null, which the planner reads as absent
   if (v.data == nullptr && (v.size == 0 || v.device.kind == Device::Kind::other)) {
     v.data = unread_data();
+  }
+  return v;
+}
+
+// A state tensor: as view_of, except that a uint8 tensor is 8-bit state, its bytes holding the
+// parameter's `size` values (NOTE: [8-bit state] in rmsprop/state8.hpp).
+BufferView state_view_of(const Tensor& t, std::size_t size) {
+  BufferView v = view_of(t);
+  if (t.defined() && t.scalar_type() == c10::kByte) {
+    v.dtype = DType::i8_block;
+    v.supported_dtype = true;
+    v.dtype_name = "";
+    v.size = state_values_in(DType::i8_block, std::size_t(t.numel()), size);
   }
   return v;
 }
@@ -106,9 +121,19 @@ DeviceHooks cuda_hooks() {
   return hooks;
 }
 
-// A new state tensor as the planner asks for it.
-Tensor make_state(const StateRequest& r, const Tensor& param, const Tensor& old) {
+// A new state tensor as the planner asks for it. 8-bit state, made or converted from, is
+// encoded and decoded by the core (initialize_state, on the host: 8-bit state is CPU only).
+Tensor make_state(const StateRequest& r, const Tensor& param, const Tensor& old,
+                  const ParamView& view) {
   const auto type = scalar_type_of(r.dtype);
+  if (r.dtype == DType::i8_block || (old.defined() && old.scalar_type() == c10::kByte)) {
+    const auto options = ::torch::TensorOptions().dtype(type).device(param.device());
+    Tensor t = r.dtype == DType::i8_block
+                   ? ::torch::empty({std::int64_t(storage_bytes(r.dtype, r.size))}, options)
+                   : ::torch::empty(param.sizes(), options);
+    initialize_state(r, view, t.data_ptr());
+    return t;
+  }
   switch (r.init) {
     case StateRequest::Init::value:
       return ::torch::full_like(param, r.value, ::torch::TensorOptions().dtype(type),
@@ -280,12 +305,15 @@ Tensor RMSprop::step(LossClosure closure) {
       const auto found = state_.find(state_key(p));
       if (found != state_.end()) {
         auto& s = static_cast<RMSpropParamState&>(*found->second);
-        for (std::size_t k = 0; k < kSlots; ++k) v.state[k] = view_of(slot_of(s, Slot(k)));
+        for (std::size_t k = 0; k < kSlots; ++k) {
+          v.state[k] = state_view_of(slot_of(s, Slot(k)), v.param.size);
+        }
         v.step = s.step();
       }
       views[gi].push_back(v);
     }
     groups.push_back(GroupView::of(o, o.lr, gi, views[gi]));
+    groups.back().holds_state8 = true;
   }
   const DeviceHooks hooks = cuda::built() ? cuda_hooks() : DeviceHooks{};
   const StepPlan plan(groups, kernel_, hooks);
@@ -301,8 +329,9 @@ Tensor RMSprop::step(LossClosure closure) {
     }
     for (const StateRequest& r : plan.requests(gi)) {
       Tensor& t = slot_of(*states[gi][r.param], r.slot);
-      t = make_state(r, params[gi][r.param], t);
-      views[gi][r.param].state[std::size_t(r.slot)] = view_of(t);
+      ParamView& view = views[gi][r.param];
+      t = make_state(r, params[gi][r.param], t, view);
+      view.state[std::size_t(r.slot)] = state_view_of(t, view.param.size);
     }
   }
   plan.run(groups, kernel_, hooks);
@@ -395,10 +424,18 @@ void RMSprop::load(::torch::serialize::InputArchive& archive) {
       }
       for (std::size_t k = 0; k < kSlots; ++k) {
         const Tensor& t = slot_of(s, Slot(k));
-        if (t.defined() && t.numel() != params[i].numel()) {
-          throw CheckpointError(where + ": " + std::string(rmsprop::to_string(Slot(k))) + " has " +
-                                std::to_string(t.numel()) + " elements; the parameter has " +
-                                std::to_string(params[i].numel()));
+        if (!t.defined()) continue;
+        // 8-bit state (uint8) holds the parameter's values in storage_bytes(i8_block, n) bytes
+        const auto n = std::size_t(params[i].numel());
+        const bool state8 = t.scalar_type() == c10::kByte && Slot(k) != Slot::master;
+        const std::size_t expected = state8 ? storage_bytes(DType::i8_block, n) : n;
+        if (std::size_t(t.numel()) != expected) {
+          throw CheckpointError(
+              where + ": " + std::string(rmsprop::to_string(Slot(k))) + " has " +
+              std::to_string(t.numel()) +
+              (state8 ? " bytes of 8-bit state (" + std::to_string(expected) + " expected)"
+                      : " elements") +
+              "; the parameter has " + std::to_string(n));
         }
       }
       restored.emplace_back(params[i].unsafeGetTensorImpl(), &s);

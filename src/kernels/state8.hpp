@@ -1,0 +1,171 @@
+// The 8-bit state codec (NOTE: [8-bit state] in rmsprop/state8.hpp): host-device, integer
+// operations and correctly rounded float operations only, so every kernel gets the same bits.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "rmsprop/kernel.hpp"
+#include "rmsprop/portability.hpp"
+#include "rmsprop/state8.hpp"
+
+namespace rmsprop::kernels {
+
+static_assert(kChunkElements % kState8Block == 0, "a chunk is whole blocks");
+
+// A code is the top bits of a float32 relative to its block's scale: for the magnitude,
+// kExponentBits of exponent and kFractionBits of fraction, counted so that the largest code
+// is the float 2 − 2^-kFractionBits; signed maps add a sign bit (bit 7). Code 0 is 0. One code
+// means NaN (signed: "−0", 0x80; unsigned: 0xFF), so a non-finite value spoils only itself,
+// not its block. Rounding is to nearest on the float's own bits (ties away from zero).
+template <int kExponentBits, int kFractionBits, bool kSigned>
+struct FloatCode {
+  static_assert(kExponentBits + kFractionBits == (kSigned ? 7 : 8), "8 bits in all");
+  static constexpr std::uint32_t kShift = 23 - kFractionBits;
+  static constexpr std::uint32_t kMagnitudeMask = kSigned ? 0x7Fu : 0xFFu;
+  static constexpr std::uint32_t kNaN = kSigned ? 0x80u : 0xFFu;
+  static constexpr std::uint32_t kTop = kSigned ? 0x7Fu : 0xFEu;  // largest finite magnitude
+  // field (exponent and fraction bits of the float) = code + kOffset
+  static constexpr std::uint32_t kOffset =
+      ((127u << kFractionBits) | ((1u << kFractionBits) - 1)) - kTop;
+  static constexpr float kLargest = 2.0f - 1.0f / float(1u << kFractionBits);
+
+  // The block's scale from the largest |x| of its finite values.
+  RMSPROP_HOST_DEVICE static float scale_for(float absmax) { return absmax / kLargest; }
+
+  // x relative to its block's scale, as |x| · (1/scale): `inverse` is 1/scale, computed once
+  // per block (a multiply instead of a division per value: the encoder ran at half speed).
+  RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE static std::uint8_t encode(float x, float scale,
+                                                                      float inverse) {
+    // Integer masks and selects on bits around the one product, used whatever the case (see
+    // decode: a loop of these vectorizes). A zero scale (an all-zero or all-non-finite block)
+    // makes every magnitude 0.
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(x);
+    const std::uint32_t finite = 0u - std::uint32_t((bits & 0x7F800000u) != 0x7F800000u);
+    const float relative = std::bit_cast<float>(bits & 0x7FFFFFFFu) * inverse;
+    const std::uint32_t y =
+        std::bit_cast<std::uint32_t>(relative) & (0u - std::uint32_t(scale > 0.0f));
+    const std::uint32_t field = (y + (1u << (kShift - 1))) >> kShift;
+    std::uint32_t magnitude = field > kOffset ? field - kOffset : 0u;
+    magnitude = magnitude < kTop ? magnitude : kTop;
+    if constexpr (!kSigned) {
+      // A nonzero value never reads back as 0: square_avg is a denominator, and rounding it
+      // up (a smaller step) is the safe side.
+      magnitude = (magnitude == 0u) & (y != 0u) ? 1u : magnitude;
+    }
+    std::uint32_t code = magnitude;
+    if constexpr (kSigned) code = magnitude != 0u ? code | ((bits >> 24) & 0x80u) : 0u;
+    return std::uint8_t((code & finite) | (kNaN & ~finite));
+  }
+
+  RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE static float decode(std::uint8_t code, float scale) {
+    // Masks, not selects: GCC turns a select that discards a float product into a branch
+    // around the product (a multiply may trap, so it is not speculated back), and a loop with
+    // a branch does not vectorize. Code 0 makes a unit of 0 (0 × scale = 0); the NaN code
+    // (0xFF unsigned, 0x80 signed) is NaN whatever the product.
+    const std::uint32_t c = code;
+    const std::uint32_t magnitude = c & kMagnitudeMask;
+    const std::uint32_t nonzero = 0u - std::uint32_t(magnitude != 0u);
+    const std::uint32_t nan = 0u - std::uint32_t(c == kNaN);
+    const float unit = std::bit_cast<float>(((magnitude + kOffset) << kShift) & nonzero);
+    std::uint32_t bits = std::bit_cast<std::uint32_t>(unit * scale);
+    if constexpr (kSigned) bits |= (c & 0x80u) << 24;  // the sign
+    return std::bit_cast<float>((bits & ~nan) | (0x7FC00000u & nan));
+  }
+};
+
+// square_avg (v ≥ 0) is stored as sqrt(v), whose range is the square root of v's: the
+// denominator's relative error is bounded by the fraction bits over a 2^-30 range of v.
+using SquareAvgCode = FloatCode<4, 4, false>;
+// grad_avg and momentum_buffer: 3 exponent bits (values down to 2^-7 of the scale; smaller
+// ones read as 0) for 4 fraction bits, half the error of 4 + 3 where the update is made
+// (measured: docs/precision.md).
+using SignedCode = FloatCode<3, 4, true>;
+
+// The largest |x| among the finite values of x[0, n): an integer max over the bit patterns
+// (non-negative floats order as their bits), which vectorizes and needs no float compare.
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float finite_absmax(const float* x, std::size_t n) {
+  // a mask, not a select, for the non-finite values: GCC then sees a max reduction
+  std::uint32_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu;
+    const std::uint32_t finite = a & (0u - std::uint32_t(a < 0x7F800000u));
+    m = finite > m ? finite : m;
+  }
+  return std::bit_cast<float>(m);
+}
+
+// Which codec a slot's buffer uses, and the value it stores (sqrt(v) for square_avg).
+enum class State8Kind : std::uint8_t { square_avg, signed_value };
+
+// One block of one 8-bit buffer: its codes, its scale.
+struct State8Block {
+  std::uint8_t* codes;
+  float* scale;
+};
+
+// Block `block` of an 8-bit buffer of `n` values at `base` (NOTE: [8-bit state]).
+RMSPROP_HOST_DEVICE inline State8Block state8_block(void* base, std::size_t n, std::size_t block) {
+  auto* bytes = static_cast<std::uint8_t*>(base);
+  return {bytes + block * kState8Block,
+          reinterpret_cast<float*>(bytes + state8_scales_offset(n)) + block};
+}
+
+// Decodes `count` values of a block into `out` (square_avg: as v).
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b, std::size_t count,
+                                                           float* out) {
+  const float scale = *b.scale;
+  // restrict locals (see encode_block)
+  const std::uint8_t* __restrict__ const codes = b.codes;
+  float* __restrict__ const to = out;
+  for (std::size_t i = 0; i < count; ++i) {
+    if constexpr (kKind == State8Kind::square_avg) {
+      const float r = SquareAvgCode::decode(codes[i], scale);
+      to[i] = r * r;
+    } else {
+      to[i] = SignedCode::decode(codes[i], scale);
+    }
+  }
+}
+
+// Encodes `count` values into a block (square_avg: `values` are v and get their sqrt first;
+// `values` is overwritten with what is encoded).
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b, std::size_t count,
+                                                           float* values) {
+  if constexpr (kKind == State8Kind::square_avg) {
+    for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
+  }
+  using Code = std::conditional_t<kKind == State8Kind::square_avg, SquareAvgCode, SignedCode>;
+  const float scale = Code::scale_for(finite_absmax(values, count));
+  const float inverse = 1.0f / scale;
+  *b.scale = scale;
+  // restrict locals: a byte store may alias anything, b and values included (the compiler
+  // would reload them every iteration, or check overlap at run time: measured 3.6x slower)
+  std::uint8_t* __restrict__ const codes = b.codes;
+  const float* __restrict__ const from = values;
+  for (std::size_t i = 0; i < count; ++i) codes[i] = Code::encode(from[i], scale, inverse);
+}
+
+// NOTE: [8-bit codec out of line]
+// The codec is the same for every variant, so a kernel file calls it out of line: inlined into
+// each of the 735 8-bit (variant, precision) instantiations it made a kernel file compile 3.5x
+// as long (measured: fused_avx2.cpp 62 s -> 213 s), which CI pays in every build tree. A call
+// per 256-value block and buffer costs nothing measurable. Each translation unit instantiates
+// it with a tag type of its own (internal linkage): the SIMD files are compiled with different
+// -m flags, and one shared out-of-line copy could run AVX-512 code on a CPU without it.
+template <class Tag>
+struct OutOfLineCodec {
+  template <State8Kind kKind>
+  [[gnu::noinline]] static void decode(const State8Block& b, std::size_t count, float* out) {
+    decode_block<kKind>(b, count, out);
+  }
+  template <State8Kind kKind>
+  [[gnu::noinline]] static void encode(const State8Block& b, std::size_t count, float* values) {
+    encode_block<kKind>(b, count, values);
+  }
+};
+
+}  // namespace rmsprop::kernels

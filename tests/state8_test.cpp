@@ -1,0 +1,285 @@
+// 8-bit optimizer state (NOTE: [8-bit state]): the codec's bounds, derived from its code maps;
+// blocks, odd sizes and non-finite values; the optimizer with state_dtype=int8 (sizes,
+// refusals, conversion both ways, checkpoints of this version and of version 1). That every
+// kernel gives the reference's bits is fused_kernel_test's (it walks every supported
+// precision, 8-bit state included).
+#include "kernels/state8.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/storage.hpp"
+#include "rmsprop/error.hpp"
+#include "rmsprop/optimizer.hpp"
+#include "rmsprop/state8.hpp"
+#include "test_util.hpp"
+
+namespace rmsprop {
+namespace {
+
+using kernels::SignedCode;
+using kernels::SquareAvgCode;
+
+// A value's relative rounding error in a code with F fraction bits is at most half a step of
+// its binade, 2^-(F+1); the divide by the scale and the multiply back each add at most 2^-24.
+constexpr double kFractionBound = 1.0 / 32 + 3.0 / (1 << 24);  // F = 4 for both maps
+
+// Values spread over every binade of a code's range, both signs.
+std::vector<float> spread(double smallest, std::uint64_t seed, std::size_t n) {
+  testing::SplitMix64 rng(seed);
+  std::vector<float> out(n);
+  for (float& x : out) {
+    const double u = (rng.uniform() + 1) / 2;  // [0, 1): uniform() is [-1, 1)
+    const double magnitude = smallest * std::pow(1.0 / smallest, u);
+    x = float(rng.uniform() < 0 ? -magnitude : magnitude);
+  }
+  return out;
+}
+
+TEST(State8Codec, EveryValueInRangeRoundTripsWithinHalfAStepOfItsBinade) {
+  for (const float scale : {1.0f, 3.7e-3f, 2.5e4f, 1e-30f}) {
+    // square_avg's map (unsigned: magnitudes) down to its smallest code, 2^-15 of the largest
+    for (float x : spread(std::ldexp(1.0, -15), 1, 20000)) {
+      const float y = std::abs(x) * SquareAvgCode::kLargest * scale;
+      const float back =
+          SquareAvgCode::decode(SquareAvgCode::encode(y, scale, 1.0f / scale), scale);
+      ASSERT_LE(std::abs(double(back) - y), kFractionBound * y) << y << " scale " << scale;
+    }
+    // the signed map down to 2^-7 of its largest
+    for (float x : spread(std::ldexp(1.0, -7), 2, 20000)) {
+      const float y = x * SignedCode::kLargest * scale;
+      const float back = SignedCode::decode(SignedCode::encode(y, scale, 1.0f / scale), scale);
+      ASSERT_LE(std::abs(double(back) - y), kFractionBound * std::abs(y)) << y;
+      ASSERT_EQ(std::signbit(back), std::signbit(y));
+    }
+  }
+}
+
+TEST(State8Codec, BelowTheRangeUnsignedStaysNonzeroAndSignedGoesToZero) {
+  const float scale = 1.0f;
+  const float tiny = std::ldexp(1.0f, -20);  // below both ranges
+  EXPECT_GT(SquareAvgCode::decode(SquareAvgCode::encode(tiny, scale, 1.0f / scale), scale), 0.0f);
+  EXPECT_EQ(SquareAvgCode::encode(std::numeric_limits<float>::denorm_min(), scale, 1.0f), 1u);
+  EXPECT_EQ(SignedCode::decode(SignedCode::encode(-tiny, scale, 1.0f / scale), scale), 0.0f);
+  EXPECT_EQ(SignedCode::encode(-tiny, scale, 1.0f / scale), 0u)
+      << "a flushed negative is 0, not the NaN code";
+  EXPECT_EQ(SignedCode::encode(-0.0f, scale, 1.0f / scale), 0u);
+  EXPECT_EQ(SquareAvgCode::encode(0.0f, scale, 1.0f / scale), 0u);
+  EXPECT_EQ(SquareAvgCode::decode(0, scale), 0.0f);
+  // a zero scale (an all-zero block) encodes everything as 0
+  EXPECT_EQ(SignedCode::encode(0.0f, 0.0f, 1.0f / 0.0f), 0u);
+}
+
+TEST(State8Codec, TheLargestValueOfABlockTakesTheTopCode) {
+  std::vector<float> block = {0.25f, -3.0f, 1e-3f};
+  const float scale = SignedCode::scale_for(kernels::finite_absmax(block.data(), block.size()));
+  EXPECT_EQ(SignedCode::encode(-3.0f, scale, 1.0f / scale), 0xFFu);
+  EXPECT_LE(std::abs(SignedCode::decode(0xFF, scale) + 3.0f), 3.0 * kFractionBound);
+}
+
+TEST(State8Codec, NonFiniteValuesReadBackAsNaNAndSpoilNoOtherValue) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<double> values(300, 0.5);
+  values[7] = nan, values[8] = inf, values[9] = -inf, values[10] = 2.0;
+  for (const bool square : {true, false}) {
+    std::vector<std::byte> buffer(state8_bytes(values.size()));
+    kernels::store_state(DType::i8_block, square, buffer.data(), values);
+    const auto back = kernels::load_state(DType::i8_block, square, buffer.data(), values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      if (i >= 7 && i <= 9) {
+        EXPECT_TRUE(std::isnan(back[i])) << i;
+      } else {  // all 0.5 but one 2.0: within the map's range
+        const double e = kFractionBound;
+        EXPECT_LE(std::abs(back[i] - values[i]), ((1 + e) * (1 + e) - 1) * values[i]) << i;
+      }
+    }
+  }
+}
+
+TEST(State8Codec, BlocksOfEverySizeRoundTripAndEqualStatesAreEqualBytes) {
+  for (const std::size_t n : {1u, 3u, 255u, 256u, 257u, 513u, 1000u}) {
+    std::vector<double> signed_values(n);
+    testing::SplitMix64 rng(n);
+    for (double& x : signed_values) x = rng.uniform() * 2;  // [-2, 2)
+    EXPECT_EQ(state8_bytes(n), (n + 3) / 4 * 4 + 4 * ((n + 255) / 256));
+    for (const bool square : {true, false}) {
+      std::vector<double> values = signed_values;  // square_avg: v >= 0
+      if (square) {
+        for (double& x : values) x = std::abs(x);
+      }
+      std::vector<std::byte> a(state8_bytes(n), std::byte{0x5A}), b(state8_bytes(n));
+      kernels::store_state(DType::i8_block, square, a.data(), values);
+      const auto back = kernels::load_state(DType::i8_block, square, a.data(), n);
+      for (std::size_t i = 0; i < n; ++i) {
+        // square_avg stores sqrt(v): v's relative error is (1 + e)² − 1 for sqrt's e. The
+        // signed map reads values below its smallest code (2^-7·1.0625 of the block's scale,
+        // max/kLargest with max < 2) as 0.
+        const double e = kFractionBound;
+        const double flushed = square ? 0.0 : 1.0625 * std::ldexp(2.0, -7) / SignedCode::kLargest;
+        const double bound = square ? (1 + e) * (1 + e) - 1 : e;
+        ASSERT_LE(std::abs(back[i] - values[i]), bound * std::abs(values[i]) + flushed)
+            << n << " " << i;
+      }
+      kernels::store_state(DType::i8_block, square, b.data(), back);  // re-encoding is exact
+      kernels::store_state(DType::i8_block, square, a.data(), back);
+      EXPECT_EQ(a, b) << n;
+    }
+  }
+}
+
+// The optimizer with 8-bit state.
+Options eight_bit(Options o = {}) {
+  o.state_dtype = StateDType::int8;
+  return o;
+}
+
+std::vector<float> ramp(std::size_t n, float shift) {
+  std::vector<float> v(n);
+  for (std::size_t j = 0; j < n; ++j) v[j] = float(int(j % 17) - 8) * 0.125f + shift;
+  return v;
+}
+
+TEST(State8Optimizer, LargeTensorsTakeEightBitStateAndSmallOnesKeepFloat32) {
+  std::vector<float> big(5000), small(100), g_big = ramp(5000, 0.1f), g_small = ramp(100, 0.1f);
+  Optimizer opt({Param::of(big, g_big), Param::of(small, g_small)}, eight_bit());
+  opt.step();
+  EXPECT_EQ(opt.state_dtype(0, 0), DType::i8_block);
+  EXPECT_EQ(opt.state_dtype(0, 1), DType::f32);
+  EXPECT_EQ(opt.state_values(0, 0, "square_avg").size(), 5000u);
+  Options all = eight_bit();
+  all.state8_min_size = 0;
+  opt.set_options(0, all);
+  opt.step();  // converts the small tensor's state
+  EXPECT_EQ(opt.state_dtype(0, 1), DType::i8_block);
+  // and the knob changes the small tensor's result
+  std::vector<float> x(100), y(100), g = ramp(100, 0.1f);
+  Optimizer eight({Param::of(x, g)}, all), kept({Param::of(y, g)}, eight_bit());
+  for (int s = 0; s < 3; ++s) eight.step(), kept.step();
+  EXPECT_NE(x, y);
+}
+
+TEST(State8Optimizer, Float64ParametersAreRefusedByName) {
+  std::vector<double> p(5000), g(5000);
+  try {
+    Optimizer opt({Param::of(p, g)}, eight_bit());
+    FAIL() << "accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("state_dtype=int8"), std::string::npos) << e.what();
+  }
+}
+
+// One step from zero state: v = (1 − ρ)g² is read back within the code's bound on sqrt(v), so
+// each element's update is within that relative bound of the float32-state update.
+TEST(State8Optimizer, TheFirstStepIsWithinTheCodesBoundOfFloat32State) {
+  const std::size_t n = 4096;
+  std::vector<float> a(n, 1.0f), b(n, 1.0f), g = ramp(n, 0.01f);
+  Optimizer eight({Param::of(a, g)}, eight_bit()), full({Param::of(b, g)}, Options{});
+  eight.step();
+  full.step();
+  eight.step();  // the second step reads the 8-bit square_avg
+  full.step();
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d8 = 1.0 - a[i], d32 = 1.0 - b[i];
+    // two steps, the second one's denominator off by at most the bound
+    ASSERT_LE(std::abs(d8 - d32), 2 * kFractionBound * std::abs(d32) + 1e-6) << i;
+  }
+}
+
+TEST(State8Optimizer, StateConvertsToEightBitAndBack) {
+  const std::size_t n = 5000;
+  std::vector<float> p(n), g = ramp(n, 0.05f);
+  Options o;
+  o.momentum = 0.9, o.centered = true;
+  Optimizer opt({Param::of(p, g)}, o);
+  opt.step();
+  const auto before = opt.state_values(0, 0, "square_avg");
+  opt.set_options(0, eight_bit(o));
+  opt.step();
+  EXPECT_EQ(opt.state_dtype(0, 0), DType::i8_block);
+  opt.set_options(0, o);
+  opt.step();
+  EXPECT_EQ(opt.state_dtype(0, 0), DType::f32);
+  EXPECT_EQ(opt.state_values(0, 0, "momentum_buffer").size(), n);
+  EXPECT_EQ(before.size(), n);
+}
+
+TEST(State8Optimizer, AGradientsNaNUnderPropagateSpoilsOnlyItsElement) {
+  const std::size_t n = 5000;
+  std::vector<float> p(n), g = ramp(n, 0.05f);
+  Options o = eight_bit();
+  o.non_finite = NonFinitePolicy::propagate;
+  Optimizer opt({Param::of(p, g)}, o);
+  g[7] = std::numeric_limits<float>::quiet_NaN();
+  opt.step();
+  const auto v = opt.state_values(0, 0, "square_avg");
+  EXPECT_TRUE(std::isnan(v[7]));
+  for (std::size_t i = 0; i < 256; ++i) {
+    if (i != 7) {
+      EXPECT_TRUE(std::isfinite(v[i]) && v[i] > 0) << i;
+    }
+  }
+}
+
+class State8CheckpointFile : public ::testing::Test {
+ protected:
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               ("rmsprop_state8_" + std::to_string(::getpid()) + ".ckpt");
+  void TearDown() override { std::filesystem::remove(path); }
+};
+
+TEST_F(State8CheckpointFile, RoundTripsAndResumesBitwise) {
+  const std::size_t n = 5000;
+  Options o = eight_bit();
+  o.momentum = 0.9, o.centered = true;
+  std::vector<float> straight(n), resumed(n), g = ramp(n, 0.05f);
+  Optimizer a({Param::of(straight, g)}, o);
+  for (int s = 0; s < 6; ++s) a.step();
+  Optimizer b({Param::of(resumed, g)}, o);
+  for (int s = 0; s < 3; ++s) b.step();
+  b.save(path);
+  std::vector<float> copy = resumed;
+  Optimizer c({Param::of(copy, g)}, Options{});
+  c.load(path);
+  EXPECT_EQ(c.state_dtype(0, 0), DType::i8_block);
+  EXPECT_EQ(c.state_values(0, 0, "grad_avg"), b.state_values(0, 0, "grad_avg"));
+  for (int s = 0; s < 3; ++s) c.step();
+  EXPECT_EQ(std::memcmp(copy.data(), straight.data(), n * sizeof(float)), 0);
+}
+
+// tests/recorded/checkpoint-v1.ckpt: written by the format's version 1 (before 8-bit state)
+// after 3 steps of this run (float32 state, centered + momentum; its gradients are exact in
+// float32, so every machine computes the same bits).
+TEST(State8Checkpoint, AVersionOneFileStillLoads) {
+  std::vector<float> a(300), b(7), ga(300), gb(7);
+  for (std::size_t j = 0; j < 300; ++j) a[j] = float(j % 5) * 0.5f - 1.0f;
+  for (std::size_t j = 0; j < 7; ++j) b[j] = float(j % 3) * 0.25f;
+  Options o;
+  o.lr = 0.01, o.momentum = 0.9, o.centered = true;
+  Optimizer run({Param::of(a, ga), Param::of(b, gb)}, o);
+  for (int s = 0; s < 3; ++s) {
+    for (std::size_t j = 0; j < 300; ++j) ga[j] = float(int(j % 7) - 3) * 0.25f + s * 0.125f;
+    for (std::size_t j = 0; j < 7; ++j) gb[j] = float(int(j % 7) - 3) * 0.25f + s * 0.125f;
+    run.step();
+  }
+  Optimizer loaded({Param::of(a, ga), Param::of(b, gb)}, Options{});
+  loaded.load(std::string(RMSPROP_RECORDED_DIR) + "/checkpoint-v1.ckpt");
+  EXPECT_EQ(loaded.options(0), o);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(loaded.step_count(0, i), 3);
+    for (const char* buffer : {"square_avg", "grad_avg", "momentum_buffer"}) {
+      EXPECT_EQ(loaded.state_values(0, i, buffer), run.state_values(0, i, buffer)) << buffer;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rmsprop
