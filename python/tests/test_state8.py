@@ -84,6 +84,12 @@ def test_float64_and_sparse_and_dlpack_are_refused_by_name_and_change_nothing():
     with pytest.raises(ValueError, match="state_dtype=int8 is for float32 and 16-bit"):
         opt.step()
     assert torch.equal(p.detach(), torch.ones(BIG, dtype=torch.float64)) and len(opt.state) == 0
+    e = torch.nn.Parameter(torch.ones(BIG, 2))
+    e.grad = torch.sparse_coo_tensor(torch.tensor([[1, 7]]), torch.ones(2, 2), (BIG, 2))
+    opt = rt.RMSprop([e], state_dtype="int8")
+    with pytest.raises(ValueError, match="state_dtype=int8 with a row .sparse. gradient"):
+        opt.step()
+    assert torch.equal(e.detach(), torch.ones(BIG, 2)) and len(opt.state) == 0
     params = [torch.ones(BIG)]
     with pytest.raises(ValueError, match="state_dtype=int8 is not available from this front end"):
         rmsprop.step(params, [torch.ones(BIG)],
