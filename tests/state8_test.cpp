@@ -29,7 +29,8 @@ using kernels::SignedCode;
 using kernels::SquareAvgCode;
 
 // A value's relative rounding error in a code with F fraction bits is at most half a step of
-// its binade, 2^-(F+1); the divide by the scale and the multiply back each add at most 2^-24.
+// its binade, 2^-(F+1); 1/scale, the multiply by it and the multiply back each add at most
+// 2^-24.
 constexpr double kFractionBound = 1.0 / 32 + 3.0 / (1 << 24);  // F = 4 for both maps
 
 // Values spread over every binade of a code's range, both signs.
