@@ -16,6 +16,13 @@ std::optional<DType> dtype_named(std::string_view name) {
   return std::nullopt;
 }
 
+std::optional<DType> complex_real_dtype(std::string_view name) {
+  if (name.starts_with("torch.")) name.remove_prefix(6);
+  for (const ComplexDTypeInfo& d : kComplexDTypes)
+    if (d.name == name) return d.real;
+  return std::nullopt;
+}
+
 std::optional<DType> dtype_of_dlpack(std::uint8_t code, std::uint8_t bits, std::uint16_t lanes) {
   if (lanes != 1) return std::nullopt;
   for (const DTypeInfo& d : kDTypes)

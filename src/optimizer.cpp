@@ -43,12 +43,17 @@ AlignedBuffer& slot_of(ParamState& s, Slot slot) {
 ParamView view_of(const Param& p, ParamState& s, std::size_t index) {
   ParamView v;
   v.param = BufferView::of(p.data, p.dtype, p.size);
-  if (p.grad != nullptr) v.grad = BufferView::of(p.grad, p.dtype, p.size);
+  v.param.complex = p.complex;
+  if (p.grad != nullptr) {
+    v.grad = BufferView::of(p.grad, p.dtype, p.size);
+    v.grad.complex = p.complex;
+  }
   for (std::size_t k = 0; k < kSlots; ++k) {
     AlignedBuffer& b = slot_of(s, Slot(k));
     const DType dtype = Slot(k) == Slot::master ? DType::f32 : s.state_dtype;
     if (!b.empty()) {
       v.state[k] = BufferView::of(b.data(), dtype, state_values_in(dtype, b.bytes(), p.size));
+      v.state[k].complex = p.complex && Slot(k) != Slot::master;
     }
   }
   v.step = s.step;
@@ -66,7 +71,7 @@ Param param_of(std::span<T> data, std::span<T> grad, DType dtype) {
     throw InvalidArgument("Param::of: data has " + std::to_string(data.size()) +
                           " values but grad has " + std::to_string(grad.size()));
   }
-  return {data.data(), grad.data(), data.size(), dtype};
+  return {data.data(), grad.data(), data.size(), dtype, false};
 }
 
 }  // namespace
@@ -82,6 +87,17 @@ Param Param::of(std::span<bfloat16> data, std::span<bfloat16> grad) {
 }
 Param Param::of(std::span<float16> data, std::span<float16> grad) {
   return param_of(data, grad, DType::f16);
+}
+// std::complex<T> is laid out as T[2] (real, imaginary): its real view, twice as long
+Param Param::of(std::span<std::complex<float>> data, std::span<std::complex<float>> grad) {
+  Param p = param_of(data, grad, DType::f32);
+  p.size *= 2, p.complex = true;
+  return p;
+}
+Param Param::of(std::span<std::complex<double>> data, std::span<std::complex<double>> grad) {
+  Param p = param_of(data, grad, DType::f64);
+  p.size *= 2, p.complex = true;
+  return p;
 }
 
 Optimizer::Optimizer(std::vector<Param> params, const Options& options)
@@ -146,6 +162,7 @@ StepResult Optimizer::step() {
       ParamView& v = views[gi][r.param];
       initialize_state(r, v, buffer.data());
       v.state[std::size_t(r.slot)] = BufferView::of(buffer.data(), r.dtype, r.size);
+      v.state[std::size_t(r.slot)].complex = v.param.complex && r.slot != Slot::master;
       slot_of(impl_->groups[gi].states[r.param], r.slot) = std::move(buffer);
     }
   }

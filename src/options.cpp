@@ -49,9 +49,6 @@ void require_in_range(const OptionInfo& info, double value) {
     case OptionRange::kNonNegative:
       return require(std::isfinite(value) && value >= 0, info.name, value,
                      "must be finite and >= 0");
-    case OptionRange::kDecay:
-      return require(std::isfinite(value) && value >= 0 && value < 1, info.name, value,
-                     "must be in [0, 1)");
   }
 }
 
@@ -401,6 +398,16 @@ void Options::validate() const {
     require(shrink < 1, "weight_decay", weight_decay,
             "decoupled decay must shrink the parameter by less than 100% per step "
             "(lr*weight_decay, or weight_decay without lr, must be < 1)");
+  }
+  // Decays of 1 or more are taken (torch and timm check only >= 0), but not where they divide
+  // by zero: the bias correction 1/(1 − ρ^t).
+  if (bias_correction && algorithm != Algorithm::sgd && algorithm != Algorithm::adagrad) {
+    require(alpha < 1, "alpha", alpha, "bias_correction divides by 1 - alpha^t: needs alpha < 1");
+    const bool uses_average = centered || algorithm == Algorithm::adam;
+    if (uses_average && grad_avg_decay) {
+      require(*grad_avg_decay < 1, "grad_avg_decay", *grad_avg_decay,
+              "bias_correction divides by 1 - grad_avg_decay^t: needs grad_avg_decay < 1");
+    }
   }
   if (algorithm == Algorithm::sgd) {
     reject_flag(centered, "centered", "SGD has no denominator to center");

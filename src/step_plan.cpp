@@ -19,7 +19,8 @@ std::string where(std::size_t group, std::size_t index) {
 std::string describe(const BufferView& b) {
   const std::string dtype =
       b.supported_dtype ? std::string(to_string(b.dtype)) : std::string(b.dtype_name);
-  return std::to_string(b.size) + " " + dtype + " on " + b.device.str() +
+  return std::to_string(b.size) + " " + dtype +
+         (b.complex ? " (a complex buffer's real view)" : "") + " on " + b.device.str() +
          (b.contiguous ? "" : ", not contiguous");
 }
 
@@ -55,11 +56,14 @@ void check_param(const ParamView& p, std::size_t group) {
   }
   const BufferView& g = p.grad;
   // a row gradient's values are the front end's to check against the parameter's rows
-  if (!g.supported_dtype || g.dtype != p.param.dtype || (g.size != p.param.size && !p.rows) ||
-      !(g.device == p.param.device) || !g.contiguous) {
+  if (!g.supported_dtype || g.dtype != p.param.dtype || g.complex != p.param.complex ||
+      (g.size != p.param.size && !p.rows) || !(g.device == p.param.device) || !g.contiguous) {
     throw InvalidArgument(
         at() + ": its gradient is " + describe(g) + ", expected " +
-        describe(BufferView::of(nullptr, p.param.dtype, p.param.size, p.param.device)));
+        describe(
+            p.param.complex
+                ? BufferView::complex_of(nullptr, p.param.dtype, p.param.size / 2, p.param.device)
+                : BufferView::of(nullptr, p.param.dtype, p.param.size, p.param.device)));
   }
 }
 
@@ -67,9 +71,10 @@ void check_param(const ParamView& p, std::size_t group) {
 // (false), or refused.
 bool check_state(const BufferView& b, Slot slot, DType wanted, const ParamView& p,
                  std::size_t group) {
-  const BufferView expected = BufferView::of(nullptr, wanted, p.param.size, p.param.device);
+  BufferView expected = BufferView::of(nullptr, wanted, p.param.size, p.param.device);
+  expected.complex = p.param.complex && slot != Slot::master;
   if (!b.supported_dtype || b.size != p.param.size || !(b.device == p.param.device) ||
-      !b.contiguous) {
+      !b.contiguous || (b.complex != p.param.complex && slot != Slot::master)) {
     throw InvalidArgument(where(group, p.index) + ": state '" + std::string(to_string(slot)) +
                           "' is " + describe(b) + ", expected " + describe(expected));
   }
@@ -264,6 +269,11 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
         throw InvalidArgument(where(g.group, p.index) + ": " + problem);
       }
       const Precision precision = precision_for(p.param.dtype, o, p.param.size);
+      if (p.param.complex && precision.state != p.param.dtype) {
+        throw InvalidArgument(where(g.group, p.index) + " is complex: its state is complex " +
+                              "in its own precision (state_dtype=float32), not state_dtype=" +
+                              std::string(to_string(o.state_dtype)));
+      }
       if (precision.state == DType::i8_block &&
           (p.rows || p.param.device.kind != Device::Kind::cpu)) {
         throw InvalidArgument(

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <complex>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -54,7 +55,7 @@ TEST(Optimizer, AParameterWithoutGradientIsSkippedAndKeepsItsOwnStepCount) {
   Param pb = Param::of(b, gb);
   Optimizer opt({Param::of(a, ga), pb}, o);
   opt.step();
-  opt.set_param(0, 1, Param{b.data(), nullptr, 1, DType::f32});  // no gradient this step
+  opt.set_param(0, 1, Param{b.data(), nullptr, 1, DType::f32, false});  // no gradient this step
   const float b_before = b[0];
   const StepResult r = opt.step();
   EXPECT_EQ(r.updated, 1u);
@@ -205,9 +206,10 @@ TEST(Optimizer, BadBuffersAreRefusedWithClearMessages) {
     EXPECT_STREQ(e.what(),
                  "group 0, parameter 1: this buffer is already a parameter of the optimizer");
   }
-  EXPECT_THROW(Optimizer({Param{nullptr, ga.data(), 2, DType::f32}}, Options{}), InvalidArgument);
+  EXPECT_THROW(Optimizer({Param{nullptr, ga.data(), 2, DType::f32, false}}, Options{}),
+               InvalidArgument);
   Options bad;
-  bad.alpha = 2;
+  bad.alpha = -2;
   EXPECT_THROW(Optimizer({Param::of(a, ga)}, bad), InvalidOption);
   Optimizer opt({Param::of(a, ga)}, Options{});
   std::vector<float> other(3), other_grad(3);
@@ -222,6 +224,51 @@ TEST(Optimizer, EmptyParametersAndGroupsAreFine) {
   EXPECT_TRUE(opt.step().applied);  // an empty vector may have no data pointer at all
   Optimizer empty(std::vector<ParamGroup>{});
   EXPECT_TRUE(empty.step().applied);
+}
+
+}  // namespace
+}  // namespace rmsprop
+
+namespace rmsprop {
+namespace {
+
+// Complex parameters step as their real view: each real and imaginary part an element, as
+// torch.optim steps them; the same bits as a real parameter holding those parts.
+TEST(Optimizer, ComplexParametersStepAsTheirRealView) {
+  std::vector<std::complex<double>> z = {{1.0, -2.0}, {0.5, 0.25}, {-3.0, 1.5}};
+  std::vector<std::complex<double>> gz(3);
+  std::vector<double> r(6), gr(6);
+  for (std::size_t i = 0; i < 3; ++i) r[2 * i] = z[i].real(), r[2 * i + 1] = z[i].imag();
+  Options o;
+  o.momentum = 0.9, o.centered = true;
+  Optimizer complex({Param::of(std::span(z), std::span(gz))}, o);
+  Optimizer real({Param::of(std::span(r), std::span(gr))}, o);
+  for (int s = 1; s <= 4; ++s) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      gz[i] = {0.3 * s - double(i), 0.1 * double(i) + s};
+      gr[2 * i] = gz[i].real(), gr[2 * i + 1] = gz[i].imag();
+    }
+    complex.step();
+    real.step();
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(z[i].real(), r[2 * i]);
+    EXPECT_EQ(z[i].imag(), r[2 * i + 1]);
+  }
+  Options bf = o;
+  bf.state_dtype = StateDType::bfloat16;
+  std::vector<std::complex<float>> f(4), gf(4, {1.0f, 1.0f});
+  Optimizer refused({Param::of(std::span(f), std::span(gf))}, bf);
+  EXPECT_THROW(
+      {
+        try {
+          refused.step();
+        } catch (const InvalidArgument& e) {
+          EXPECT_NE(std::string(e.what()).find("is complex"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      InvalidArgument);
 }
 
 }  // namespace

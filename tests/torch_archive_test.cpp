@@ -241,7 +241,7 @@ TEST(TorchArchive, AGroupsOwnOptionsAreKeptWhenAdded) {
   EXPECT_TRUE(g1.centered());
   EXPECT_EQ(opt.param_groups()[2].options().get_lr(), 0.5);
 
-  auto bad = rmsprop::torch::RMSpropOptions(1e-3).alpha(1.5);
+  auto bad = rmsprop::torch::RMSpropOptions(1e-3).alpha(-1.5);
   EXPECT_THROW(opt.add_param_group(::torch::optim::OptimizerParamGroup(
                    {::torch::zeros({2})}, std::make_unique<rmsprop::torch::RMSpropOptions>(bad))),
                rmsprop::InvalidOption);

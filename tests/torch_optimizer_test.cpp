@@ -328,13 +328,39 @@ TEST(TorchOptimizer, MixedPrecisionWithMasterWeights) {
   EXPECT_TRUE(::torch::equal(state.master().to(::torch::kBFloat16), net->a->weight));
 }
 
-TEST(TorchOptimizer, RefusesBadTensorsByName) {
-  auto w = ::torch::zeros({4, 3}).t();  // not contiguous
-  w.mutable_grad() = ::torch::ones({3, 4});
-  rmsprop::torch::RMSprop strided({w});
-  EXPECT_NE(error_of([&] { strided.step(); }).find("group 0, parameter 0 is not contiguous"),
-            std::string::npos);
+// Strided parameters (NOTE: [strided parameters]) and gradients, and complex parameters as
+// their real view, step as torch::optim::RMSprop steps them.
+TEST(TorchOptimizer, StridedAndComplexParametersStepAsTorchSteps) {
+  ::torch::manual_seed(3);
+  const auto options = rmsprop::torch::RMSpropOptions(1e-2).momentum(0.9).centered(true);
+  const auto theirs_options = ::torch::optim::RMSpropOptions(1e-2).momentum(0.9).centered(true);
+  auto base = ::torch::randn({5, 4}, ::torch::kDouble);
+  auto w = base.t();  // a transpose: strided
+  auto v = base.t().contiguous();
+  auto z = ::torch::randn({6}, ::torch::kComplexDouble);
+  auto zr = ::torch::view_as_real(z).clone();
+  ASSERT_FALSE(w.is_contiguous());
+  rmsprop::torch::RMSprop ours({w, z}, options);
+  ::torch::optim::RMSprop theirs({v, zr}, theirs_options);
+  for (int s = 0; s < 5; ++s) {
+    auto g = ::torch::randn({5, 4}, ::torch::kDouble);
+    auto gz = ::torch::randn({6}, ::torch::kComplexDouble);
+    w.mutable_grad() = g.t();  // strided too
+    v.mutable_grad() = g.t().contiguous();
+    z.mutable_grad() = gz;
+    zr.mutable_grad() = ::torch::view_as_real(gz).clone();
+    ours.step();
+    theirs.step();
+  }
+  EXPECT_LE((w - v).abs().max().item<double>(), 1e-12);
+  EXPECT_LE((::torch::view_as_real(z) - zr).abs().max().item<double>(), 1e-12);
+  auto& state = static_cast<rmsprop::torch::RMSpropParamState&>(
+      *ours.state().at(rmsprop::torch::state_key(z)));
+  EXPECT_EQ(state.square_avg().scalar_type(), ::torch::kComplexDouble);  // as torch keeps it
+  EXPECT_EQ(state.square_avg().sizes(), z.sizes());
+}
 
+TEST(TorchOptimizer, RefusesBadTensorsByName) {
   auto i = ::torch::zeros({3}, ::torch::kInt);
   i.mutable_grad() = ::torch::ones({3}, ::torch::kInt);
   rmsprop::torch::RMSprop ints({i});

@@ -50,6 +50,20 @@ constexpr const DTypeInfo& dtype_info(DType dtype) {
 }
 // The DType named `name` ("float32"; "torch.float32" too), or nullopt.
 std::optional<DType> dtype_named(std::string_view name);
+
+// Complex parameters step as their real view, each real and imaginary part an element of its
+// own (as torch.optim steps them: view_as_real of the parameter, gradient and state; the rule
+// is element-wise, so every variant means the same on it). A complex buffer of n values is a
+// buffer of 2n of its real dtype; its state is complex too (the same view).
+struct ComplexDTypeInfo {
+  std::string_view name;  // ours and torch's (torch.<name>)
+  DType real;
+};
+inline constexpr ComplexDTypeInfo kComplexDTypes[] = {{"complex64", DType::f32},
+                                                      {"complex128", DType::f64}};
+// The real DType of the complex dtype named `name` ("complex64"; "torch.complex64" too), or
+// nullopt.
+std::optional<DType> complex_real_dtype(std::string_view name);
 // The DType of a DLPack (code, bits, lanes), or nullopt.
 std::optional<DType> dtype_of_dlpack(std::uint8_t code, std::uint8_t bits, std::uint16_t lanes);
 // The names of every DType, as "float32, float64, bfloat16 and float16": refusals list them.

@@ -10,6 +10,7 @@
 // parameter's first step as PyTorch does (square_avg = initial_accumulator_value, others 0).
 #pragma once
 
+#include <complex>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -30,13 +31,16 @@ namespace rmsprop {
 struct Param {
   void* data = nullptr;
   void* grad = nullptr;
-  std::size_t size = 0;
+  std::size_t size = 0;  // values of `dtype` (a complex parameter: twice its complex values)
   DType dtype = DType::f32;
+  bool complex = false;  // complex values stepped as their real view (kComplexDTypes)
 
   static Param of(std::span<float> data, std::span<float> grad);
   static Param of(std::span<double> data, std::span<double> grad);
   static Param of(std::span<bfloat16> data, std::span<bfloat16> grad);
   static Param of(std::span<float16> data, std::span<float16> grad);
+  static Param of(std::span<std::complex<float>> data, std::span<std::complex<float>> grad);
+  static Param of(std::span<std::complex<double>> data, std::span<std::complex<double>> grad);
 };
 
 struct ParamGroup {

@@ -6,7 +6,9 @@
 // the chained accessors of the libtorch RMSpropOptions. A new option is one row here (and, if
 // it changes the math, one switch in the rule).
 //
-//   range:      kAny, kNonNegative (finite and >= 0) or kDecay (in [0, 1)); numbers only.
+//   range:      kAny or kNonNegative (finite and >= 0); numbers only. Decays and momentum take
+//               what torch.optim.RMSprop and timm take (>= 0; 1 and more too): validate()
+//               refuses only what no framework can mean (bias correction with a decay of 1).
 //   keras_name: the name Keras / TensorFlow give the same knob, "" where it has none or the
 //               same one (torch.optim.RMSprop's names are ours).
 #pragma once
@@ -16,14 +18,14 @@
   X(Algorithm, algorithm, Algorithm::rmsprop, kAny, "",                                           \
     "Which rule: rmsprop, adagrad, adam or sgd (the seeds' baselines share the rule)")            \
   X(double, lr, 1e-2, kNonNegative, "learning_rate", "Learning rate η")                           \
-  X(double, alpha, 0.99, kDecay, "rho", "ρ: decay of the square average (Adam's beta2)")          \
-  X(std::optional<double>, grad_avg_decay, std::nullopt, kDecay, "",                              \
+  X(double, alpha, 0.99, kNonNegative, "rho", "ρ: decay of the square average (Adam's beta2)")          \
+  X(std::optional<double>, grad_avg_decay, std::nullopt, kNonNegative, "",                              \
     "Decay of the gradient average (centered m, Adam's beta1); unset: alpha")                     \
   X(double, eps, 1e-8, kNonNegative, "epsilon", "ε, added to the denominator")                    \
   X(bool, eps_in_sqrt, false, kAny, "", "true: d = sqrt(v + ε); false: d = sqrt(v) + ε")          \
   X(double, initial_accumulator_value, 0.0, kNonNegative, "",                                     \
     "Initial square average v₀ (1 for TF1 and timm RMSpropTF)")                                   \
-  X(double, momentum, 0.0, kDecay, "", "Momentum μ")                                              \
+  X(double, momentum, 0.0, kNonNegative, "", "Momentum μ")                                              \
   X(bool, nesterov, false, kAny, "", "Nesterov momentum: apply u + μ·b instead of b")             \
   X(bool, lr_in_momentum, false, kAny, "",                                                        \
     "true: b = μ·b + η·u, θ -= b (TF1); false: b = μ·b + u, θ -= η·b")                            \

@@ -55,7 +55,6 @@ enum class StateDType : std::uint8_t { float32, bfloat16, int8 };
 enum class OptionRange : std::uint8_t {
   kAny,
   kNonNegative,  // finite and >= 0
-  kDecay,        // finite, in [0, 1)
 };
 
 struct Options {

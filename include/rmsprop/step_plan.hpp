@@ -58,9 +58,18 @@ struct BufferView {
   bool contiguous = true;
   bool supported_dtype = true;  // false: the front end's dtype has no DType (dtype_name says)
   std::string_view dtype_name;  // the front end's name of an unsupported dtype
+  // A complex buffer as its real view (kComplexDTypes): `dtype` its real dtype, `size` twice
+  // its values. Its state is complex too, so it takes state in its own dtype only.
+  bool complex = false;
 
   static BufferView of(void* data, DType dtype, std::size_t size, Device device = {}) {
-    return {data, dtype, size, device, true, true, {}};
+    return {data, dtype, size, device, true, true, {}, false};
+  }
+  // The real view of a buffer of `values` complex values whose real dtype is `real`.
+  static BufferView complex_of(void* data, DType real, std::size_t values, Device device = {}) {
+    BufferView v = of(data, real, 2 * values, device);
+    v.complex = true;
+    return v;
   }
 };
 

@@ -16,6 +16,7 @@ import weakref
 import torch
 
 from . import _core
+from ._core import InvalidOption
 from ._options import OPTION_NAMES, resolve
 
 # Group keys: torch.optim.RMSprop's, plus ours, from the core's option table (docs/api.md);
@@ -166,7 +167,9 @@ class RMSprop(torch.optim.Optimizer):
         for pid, p in zip(saved, params):
             for key, t in own.get(pid, {}).items():
                 device = "cpu" if key == "row_steps" else p.device
-                self.state[p][key] = t.to(device=device, copy=True)
+                # contiguous: the kernels read state as one buffer (torch's may be strided)
+                self.state[p][key] = t.to(device=device, copy=True,
+                                          memory_format=torch.contiguous_format)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -208,8 +211,11 @@ class RMSprop(torch.optim.Optimizer):
         """The group's validated options, resolved again only when a value changed."""
         values = tuple(group.get(key) for key in _KEYS)
         cached = self._group_cache.get(index)
-        if cached is None or cached[0] != values:
-            cached = values, resolve(None, dict(zip(_KEYS, values)))
+        if cached is None or cached[0] != values:  # checked once, when a value changed
+            try:
+                cached = values, resolve(None, dict(zip(_KEYS, values)))
+            except InvalidOption as e:  # a value written into the group (a scheduler, say)
+                raise InvalidOption(f"group {index}: {e}") from None
             self._group_cache[index] = cached
         return cached[1]
 
@@ -306,12 +312,25 @@ class _Callbacks:
 
     @staticmethod
     def describe_grad(g):
-        """A dense gradient as it is; a sparse one's values (what the non-finite policy reads;
-        _sparse_step steps it)."""
+        """A dense gradient as it is, or a contiguous copy of a strided one (read only); a sparse
+        one's values (what the non-finite policy reads; _sparse_step steps it)."""
         if g.is_sparse:
             values = g._values().contiguous()
             return _Callbacks.describe(values), True, values
+        if not g.is_contiguous():
+            copy = g.contiguous()
+            return _Callbacks.describe(copy), False, copy
         return _Callbacks.describe(g), False, None
+
+    @staticmethod
+    def stage(p):
+        """A contiguous stand-in for a strided parameter (a view, a slice, a transpose): the
+        step runs on it, the parameter's values copied in before and out after."""
+        return torch.empty_like(p, memory_format=torch.contiguous_format)
+
+    @staticmethod
+    def copy(dst, src):
+        dst.copy_(src)
 
     @staticmethod
     def state_of(state, p):
@@ -341,6 +360,15 @@ class _Callbacks:
         the parameter, the present one converted to `dtype`, or (init "empty", for 8-bit
         state made or converted from, which the core fills) an empty one of `value` bytes;
         8-bit state ("int8_block") is a uint8 tensor of its codes and block scales."""
+        if p.is_complex():  # complex state, stepped as its real view as the parameter is
+            dtype = {"float32": torch.complex64, "float64": torch.complex128}[dtype]
+            if init == "value":
+                t = torch.empty_like(p, dtype=dtype, memory_format=torch.contiguous_format)
+                torch.view_as_real(t).fill_(value)
+            else:
+                t = state[key].to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
+            state[key] = t
+            return t
         if init == "empty":
             if dtype == "int8_block":
                 t = torch.empty(int(value), dtype=torch.uint8, device=p.device)

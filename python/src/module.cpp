@@ -41,13 +41,22 @@ py::object to_python(const rmsprop::OptionValue& value) {
   return py::none();
 }
 
+// A value of the wrong type is a TypeError, a bad value of the right type a ValueError
+// (InvalidOption), as torch.optim raises them.
 rmsprop::OptionValue from_python(const rmsprop::OptionInfo& info, py::handle value) {
   using rmsprop::OptionKind;
   auto refuse = [&](const char* expected) {
-    return rmsprop::InvalidOption("invalid value for " + std::string(info.name) + ": expected " +
-                                  expected + ", got " + std::string(py::repr(value)));
+    return py::type_error("invalid value for " + std::string(info.name) + ": expected " + expected +
+                          ", got " + std::string(py::repr(value)));
   };
-  if (py::isinstance<py::str>(value)) return info.parse(value.cast<std::string>());
+  if (py::isinstance<py::str>(value)) {
+    if (info.kind == OptionKind::choice) return info.parse(value.cast<std::string>());
+    try {  // a number or a bool as text, as the CLI reads it
+      return info.parse(value.cast<std::string>());
+    } catch (const rmsprop::InvalidOption& e) {
+      throw py::type_error(e.what());
+    }
+  }
   switch (info.kind) {
     case OptionKind::number:
     case OptionKind::optional_number: {

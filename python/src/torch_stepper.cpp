@@ -60,6 +60,10 @@ BufferView view_from(const py::handle& description) {
   const std::optional<DType> dtype = dtype_named(dtype_name);
   v.dtype = dtype.value_or(DType::f32);
   v.supported_dtype = dtype.has_value();
+  if (const std::optional<DType> real = complex_real_dtype(dtype_name)) {
+    v.dtype = *real, v.supported_dtype = true, v.complex = true;  // its real view
+    v.size *= 2;
+  }
   if (!v.supported_dtype) v.dtype_name = intern(dtype_name);
   const auto device = t[3].cast<std::string>();
   const int index = t[4].cast<int>();
@@ -111,6 +115,11 @@ struct Entry {
   py::object state;      // the parameter's state dict (made when it first has a gradient)
   bool adopted = false;  // `state` is in the optimizer's state (a new one only once it steps)
   std::array<py::object, kSlots> slots;
+  // A strided (non-contiguous) dense parameter steps in a contiguous stand-in: its values
+  // copied in before the step and out after (NOTE: [strided parameters]).
+  BufferView param_view;  // the parameter itself, as described
+  py::object staging;
+  BufferView staging_view;
   py::object device_step;  // capturable: the device int64 step tensor
   py::object step_tensor;  // the last non-int step seen, and what it is
   StepCount step_count;
@@ -210,6 +219,15 @@ class TorchStepper {
       py::gil_scoped_release release;
       plan->run(views_, config_, hooks_);
     }
+    for (Group& g : groups_) {  // strided parameters get their stand-in's values
+      for (std::size_t i = 0; i < g.entries.size(); ++i) {
+        Entry& e = g.entries[i];
+        if (g.views[i].grad.data != nullptr && e.staging &&
+            e.view.param.data == e.staging_view.data) {
+          callbacks_.attr("copy")(e.param, e.staging);
+        }
+      }
+    }
     static PyObject* const step_key = PyUnicode_InternFromString("step");
     for (Group& g : groups_) {
       for (std::size_t i = 0; i < g.entries.size(); ++i) {
@@ -276,7 +294,8 @@ class TorchStepper {
       // the parameter's storage (p.data = ... moves it, and may change its dtype)
       const std::uintptr_t param_ptr = data_ptr(p);
       if (param_ptr != e.param_ptr || !e.described) {
-        e.view.param = describe(e.param);
+        e.param_view = e.view.param = describe(e.param);
+        e.staging = py::object();
         e.param_ptr = param_ptr;
         e.described = true;
         for (auto& slot : e.slots) slot = py::object();  // described again for its size
@@ -298,6 +317,25 @@ class TorchStepper {
         e.view.grad = view_from(described[0]);
         e.sparse = described[1].cast<bool>();
         e.grad_values = described[2];
+        // a contiguous copy of a strided gradient: made again at every step (the gradient may
+        // change in place)
+        if (!e.sparse && !e.grad_values.is_none()) e.grad = nullptr;
+      }
+      // NOTE: [strided parameters]
+      // A strided dense parameter (a view, a slice, a transpose: torch steps them) steps in a
+      // contiguous stand-in, gathered here and scattered after the kernels (run()): the
+      // contiguous fast path is untouched, and only such parameters pay two copies. Row
+      // (sparse) steps run on the parameter itself, in Python.
+      const bool strided = !e.param_view.contiguous && e.param_view.supported_dtype && !e.sparse;
+      if (strided) {
+        if (!e.staging) {
+          e.staging = callbacks_.attr("stage")(e.param);
+          e.staging_view = describe(e.staging);
+        }
+        callbacks_.attr("copy")(e.staging, e.param);
+        e.view.param = e.staging_view;
+      } else {
+        e.view.param = e.param_view;
       }
       // the state tensors present, each as it stands in the state dict
       if (!e.state) {

@@ -67,8 +67,8 @@ def test_bad_arrays_are_refused_by_name():
         rmsprop.step([np.zeros(8, np.float32)[::2]], [np.ones(4, np.float32)], state, step=1)
     with pytest.raises(ValueError, match="step=0 must be an int >= 1"):
         rmsprop.step([w], [np.ones(4, np.float32)], state, step=0)
-    with pytest.raises(ValueError, match="alpha=2"):
-        rmsprop.step([w], [np.ones(4, np.float32)], state, step=1, alpha=2.0)
+    with pytest.raises(ValueError, match="alpha=-2"):
+        rmsprop.step([w], [np.ones(4, np.float32)], state, step=1, alpha=-2.0)
     with pytest.raises(ValueError, match="parameter 0 needs state 'square_avg' as 4 float32 on "
                                          "cpu; the array given is float64"):
         rmsprop.step([w], [np.ones(4, np.float32)], {"square_avg": [np.zeros(4)]}, step=1)

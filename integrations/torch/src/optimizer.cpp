@@ -69,6 +69,13 @@ BufferView view_of(const Tensor& t) {
   v.supported_dtype = dtype.has_value();
   v.dtype_name = v.supported_dtype ? "" : c10::toString(t.scalar_type());
   v.size = std::size_t(t.numel());
+  if (t.is_complex()) {  // its real view (kComplexDTypes)
+    v.dtype = t.scalar_type() == c10::kComplexDouble ? DType::f64 : DType::f32;
+    v.supported_dtype =
+        t.scalar_type() == c10::kComplexDouble || t.scalar_type() == c10::kComplexFloat;
+    v.complex = v.supported_dtype;
+    if (v.complex) v.size *= 2, v.dtype_name = "";
+  }
   static std::set<std::string> names;  // lasting copies of c10's device names
   const std::string& name =
       *names.insert(c10::DeviceTypeName(t.device().type(), /*lower_case=*/true)).first;
@@ -132,6 +139,16 @@ Tensor make_state(const StateRequest& r, const Tensor& param, const Tensor& old,
                    ? ::torch::empty({std::int64_t(storage_bytes(r.dtype, r.size))}, options)
                    : ::torch::empty(param.sizes(), options);
     initialize_state(r, view, t.data_ptr());
+    return t;
+  }
+  if (param.is_complex()) {  // complex state, stepped as its real view as the parameter is
+    const auto complex = r.dtype == DType::f64 ? c10::kComplexDouble : c10::kComplexFloat;
+    if (r.init != StateRequest::Init::value) {
+      return old.to(complex, false, true, c10::MemoryFormat::Contiguous);
+    }
+    Tensor t = ::torch::empty_like(param, ::torch::TensorOptions().dtype(complex),
+                                   c10::MemoryFormat::Contiguous);
+    at::view_as_real(t).fill_(r.value);
     return t;
   }
   switch (r.init) {
@@ -282,7 +299,7 @@ Tensor RMSprop::step(LossClosure closure) {
   // everything (see NOTE: [step planner]).
   const std::size_t n = param_groups().size();
   std::vector<std::vector<ParamView>> views(n);
-  std::vector<std::vector<Tensor>> params(n), grads(n);  // what the views point into
+  std::vector<std::vector<Tensor>> params(n), grads(n), staged(n);  // what the views point into
   std::vector<GroupView> groups;
   for (std::size_t gi = 0; gi < n; ++gi) {
     const auto& group = param_groups()[gi];
@@ -297,9 +314,12 @@ Tensor RMSprop::step(LossClosure closure) {
                                              : ": only strided (dense) tensors are supported"));
       }
       params[gi].push_back(p);
+      // NOTE: [strided parameters] (python/src/torch_stepper.cpp): a strided parameter steps
+      // in a contiguous copy, copied back after the kernels
+      staged[gi].push_back(p.is_contiguous() ? Tensor() : p.contiguous());
       grads[gi].push_back(g.contiguous());  // only read: a contiguous copy serves
       ParamView v;
-      v.param = view_of(p);
+      v.param = view_of(staged[gi].back().defined() ? staged[gi].back() : p);
       v.grad = view_of(grads[gi].back());
       v.index = i;
       const auto found = state_.find(state_key(p));
@@ -335,6 +355,11 @@ Tensor RMSprop::step(LossClosure closure) {
     }
   }
   plan.run(groups, kernel_, hooks);
+  for (std::size_t gi = 0; gi < n; ++gi) {
+    for (std::size_t k = 0; k < staged[gi].size(); ++k) {
+      if (staged[gi][k].defined()) params[gi][k].copy_(staged[gi][k]);
+    }
+  }
   for (std::size_t gi = 0; gi < n; ++gi) {
     for (std::size_t k = 0; k < views[gi].size(); ++k) states[gi][k]->step(views[gi][k].step);
   }
