@@ -2,18 +2,19 @@
 #include "rmsprop/checkpoint.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "optimizer_impl.hpp"
 #include "rmsprop/error.hpp"
+#include "rmsprop/step_plan.hpp"
 
 namespace rmsprop {
 
@@ -22,8 +23,7 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace {
 
-constexpr std::array<char, 8> kMagic = {'R', 'M', 'S', 'P', 'C', 'K', 'P', 'T'};
-constexpr std::size_t kHeaderBytes = 24;
+constexpr std::size_t kHeaderBytes = kSealedHeaderBytes;
 constexpr std::size_t kTrailerBytes = 4;
 enum : std::uint8_t { kHasSquareAvg = 1, kHasGradAvg = 2, kHasMomentum = 4, kHasMaster = 8 };
 
@@ -81,16 +81,30 @@ class Reader {
   std::string path_;
 };
 
-std::vector<std::byte> read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw CheckpointError("cannot open checkpoint " + path.string() + ": " + std::strerror(errno));
-  }
-  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  if (!chars.empty()) std::memcpy(bytes.data(), chars.data(), chars.size());
-  return bytes;
+std::string file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
 }
+
+template <class T>
+T read_le(const std::byte* at) {
+  T value;
+  std::memcpy(&value, at, sizeof value);
+  return value;
+}
+
+// Closes a descriptor however the scope ends.
+struct FileDescriptor {
+  int fd;
+  ~FileDescriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 void copy_buffer(Reader& r, AlignedBuffer& buffer, std::size_t bytes, const char* what) {
   const std::byte* src = r.take(bytes, what);
@@ -115,11 +129,106 @@ std::uint32_t crc32(std::span<const std::byte> bytes) {
   return crc ^ 0xFFFFFFFFu;
 }
 
+void check_path(const std::filesystem::path& path, std::string_view what) {
+  const std::string& text = path.native();
+  if (const auto nul = text.find('\0'); nul != std::string::npos) {
+    throw CheckpointError(std::string(what) + " path '" + text.substr(0, nul) +
+                          "\\0...' holds a NUL byte at character " + std::to_string(nul) +
+                          ": no file has that name");
+  }
+}
+
+std::span<const std::byte> SealedFile::payload() const {
+  return std::span(bytes).subspan(kHeaderBytes, bytes.size() - kHeaderBytes - kTrailerBytes);
+}
+
+std::vector<std::byte> seal(const SealedFormat& format, std::span<const std::byte> payload) {
+  std::vector<std::byte> bytes(kHeaderBytes + payload.size() + kTrailerBytes);
+  std::memcpy(bytes.data(), format.magic.data(), format.magic.size());
+  std::memcpy(bytes.data() + 8, &format.newest, 4);  // then 4 reserved bytes, 0
+  const std::uint64_t size = payload.size();
+  std::memcpy(bytes.data() + 16, &size, 8);
+  if (!payload.empty()) std::memcpy(bytes.data() + kHeaderBytes, payload.data(), payload.size());
+  const std::uint32_t crc = crc32(std::span(bytes).first(bytes.size() - kTrailerBytes));
+  std::memcpy(bytes.data() + bytes.size() - kTrailerBytes, &crc, 4);
+  return bytes;
+}
+
+SealedFile read_sealed(const std::filesystem::path& path, const SealedFormat& format) {
+  check_path(path, format.what);
+  const std::string name = path.string();
+  auto fail = [&](const std::string& why) {
+    throw CheckpointError("cannot load " + std::string(format.what) + " " + name + ": " + why);
+  };
+  // O_NONBLOCK: opening a FIFO with no writer must not wait for one (it is refused below)
+  const FileDescriptor file{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)};
+  if (file.fd < 0) {
+    throw CheckpointError("cannot open " + std::string(format.what) + " " + name + ": " +
+                          std::strerror(errno));
+  }
+  struct stat info {};
+  if (::fstat(file.fd, &info) != 0) fail(std::string("cannot stat it: ") + std::strerror(errno));
+  if (!S_ISREG(info.st_mode)) fail("it is " + file_kind(info.st_mode) + ", not a regular file");
+  const std::uint64_t size = std::uint64_t(info.st_size);
+  if (size < kHeaderBytes + kTrailerBytes) {
+    fail("file is " + std::to_string(size) + " bytes, shorter than any " +
+         std::string(format.what));
+  }
+  // Reads exactly [offset, offset + n): a file that changes size while read is refused.
+  SealedFile out;
+  out.bytes.resize(kHeaderBytes);
+  auto read_into = [&](std::size_t offset, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t got =
+          ::pread(file.fd, out.bytes.data() + offset + done, n - done, off_t(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) fail(std::string("read failed: ") + std::strerror(errno));
+      if (got == 0) fail("it ended at byte " + std::to_string(offset + done) + " while read");
+      done += std::size_t(got);
+    }
+  };
+  read_into(0, kHeaderBytes);
+  if (std::memcmp(out.bytes.data(), format.magic.data(), format.magic.size()) != 0) {
+    fail("not an rmsprop " + std::string(format.what) + " (bad magic)");
+  }
+  out.version = read_le<std::uint32_t>(out.bytes.data() + 8);
+  if (out.version < format.oldest || out.version > format.newest) {
+    fail("unsupported format version " + std::to_string(out.version) + " (this build reads " +
+         std::to_string(format.oldest) + " to " + std::to_string(format.newest) + ")");
+  }
+  const auto reserved = read_le<std::uint32_t>(out.bytes.data() + 12);
+  if (reserved != 0)
+    fail("reserved header bytes 12-15 are " + std::to_string(reserved) + ", not 0");
+  const auto payload = read_le<std::uint64_t>(out.bytes.data() + 16);
+  const std::uint64_t held = size - kHeaderBytes - kTrailerBytes;
+  if (payload != held) {
+    fail("header says " + std::to_string(payload) + " payload bytes but the file holds " +
+         std::to_string(held) + " (truncated or extended)");
+  }
+  out.bytes.resize(std::size_t(size));
+  read_into(kHeaderBytes, std::size_t(size) - kHeaderBytes);
+  const std::span<const std::byte> all(out.bytes);
+  const auto stored_crc = read_le<std::uint32_t>(all.data() + all.size() - kTrailerBytes);
+  if (crc32(all.first(all.size() - kTrailerBytes)) != stored_crc) {
+    fail("checksum mismatch (the file is corrupted)");
+  }
+  return out;
+}
+
 void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+  check_path(path, "checkpoint");
   auto fail = [&](const std::string& what) {
     throw CheckpointError("cannot write checkpoint " + path.string() + ": " + what + ": " +
                           std::strerror(errno));
   };
+  // rename() replaces whatever is there: only a regular file may be
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    throw CheckpointError("cannot write checkpoint " + path.string() + ": it is " +
+                          file_kind(existing.st_mode) +
+                          ", not a regular file; refusing to replace it");
+  }
   std::string temp = path.string() + ".tmp-XXXXXX";
   int fd = ::mkstemp(temp.data());
   if (fd < 0) fail("cannot create a temporary file beside it");
@@ -159,10 +268,6 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const st
 
 void Optimizer::save(const std::filesystem::path& path) const {
   Writer w;
-  w.put_bytes(reinterpret_cast<const std::byte*>(kMagic.data()), kMagic.size());
-  w.put(kCheckpointVersion);
-  w.put(std::uint32_t(0));
-  w.put(std::uint64_t(0));  // payload size, patched below
   w.put(impl_->steps_taken);
   w.put(std::uint32_t(impl_->groups.size()));
   for (const Group& g : impl_->groups) {
@@ -189,48 +294,21 @@ void Optimizer::save(const std::filesystem::path& path) const {
       }
     }
   }
-  auto& bytes = w.bytes();
-  std::uint64_t payload = bytes.size() - kHeaderBytes;
-  std::memcpy(bytes.data() + 16, &payload, sizeof payload);
-  std::uint32_t crc = crc32(bytes);
-  w.put(crc);
-  write_file_atomically(path, bytes);
+  write_file_atomically(path, seal(kOptimizerCheckpoint, w.bytes()));
 }
 
 void Optimizer::load(const std::filesystem::path& path) {
-  const std::vector<std::byte> file = read_file(path);
+  const SealedFile file = read_sealed(path, kOptimizerCheckpoint);
+  const std::uint32_t version = file.version;
   const std::string name = path.string();
   auto fail = [&](const std::string& why) {
     throw CheckpointError("cannot load checkpoint " + name + ": " + why);
   };
-  if (file.size() < kHeaderBytes + kTrailerBytes) {
-    fail("file is " + std::to_string(file.size()) + " bytes, shorter than any checkpoint");
-  }
-  if (std::memcmp(file.data(), kMagic.data(), kMagic.size()) != 0) {
-    fail("not an rmsprop checkpoint (bad magic)");
-  }
-  std::uint32_t version;
-  std::memcpy(&version, file.data() + 8, 4);
-  if (version < kOldestCheckpointVersion || version > kCheckpointVersion) {
-    fail("unsupported format version " + std::to_string(version) + " (this build reads " +
-         std::to_string(kOldestCheckpointVersion) + " to " + std::to_string(kCheckpointVersion) +
-         ")");
-  }
-  std::uint64_t payload;
-  std::memcpy(&payload, file.data() + 16, 8);
-  if (payload != file.size() - kHeaderBytes - kTrailerBytes) {
-    fail("header says " + std::to_string(payload) + " payload bytes but the file holds " +
-         std::to_string(file.size() - kHeaderBytes - kTrailerBytes) + " (truncated or extended)");
-  }
-  std::uint32_t stored_crc;
-  std::memcpy(&stored_crc, file.data() + file.size() - kTrailerBytes, 4);
-  const std::span<const std::byte> all(file);
-  const std::uint32_t crc = crc32(all.first(file.size() - kTrailerBytes));
-  if (crc != stored_crc) fail("checksum mismatch (the file is corrupted)");
-
-  Reader r(all.subspan(kHeaderBytes, payload), name);
+  Reader r(file.payload(), name);
   const auto steps_taken = r.get<std::int64_t>("steps_taken");
-  if (steps_taken < 0) fail("negative steps_taken " + std::to_string(steps_taken));
+  if (const std::string problem = step_count_problem(steps_taken); !problem.empty()) {
+    fail("steps_taken is " + problem);
+  }
   const auto num_groups = r.get<std::uint32_t>("group count");
   if (num_groups != impl_->groups.size()) {
     fail("it has " + std::to_string(num_groups) + " parameter groups, this optimizer has " +
@@ -270,7 +348,9 @@ void Optimizer::load(const std::filesystem::path& path) {
       }
       ParamState& s = states[gi][i];
       s.step = r.get<std::int64_t>("step count");
-      if (s.step < 0) fail(at + " has a negative step count " + std::to_string(s.step));
+      if (const std::string problem = step_count_problem(s.step); !problem.empty()) {
+        fail(at + " has " + problem);
+      }
       const auto state_dtype = r.get<std::uint8_t>("state dtype");
       const bool half = p.dtype == DType::bf16 || p.dtype == DType::f16;
       // the one precision rule (Precision::supported), for the state alone

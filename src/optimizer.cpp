@@ -139,6 +139,10 @@ void Optimizer::add_param_group(ParamGroup group) {
 }
 
 StepResult Optimizer::step() {
+  if (impl_->steps_taken >= kMaxStepCount) {
+    throw InvalidArgument("the optimizer has taken " + std::to_string(impl_->steps_taken) +
+                          " steps, the most this library counts (2^53)");
+  }
   std::vector<std::vector<ParamView>> views(impl_->groups.size());
   std::vector<GroupView> groups;
   for (std::size_t gi = 0; gi < impl_->groups.size(); ++gi) {

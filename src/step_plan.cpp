@@ -179,6 +179,15 @@ void check_capturable(const GroupView& g) {
 
 }  // namespace
 
+std::string step_count_problem(std::int64_t count) {
+  if (count < 0) return "a negative step count " + std::to_string(count);
+  if (count > kMaxStepCount) {
+    return "a step count of " + std::to_string(count) + ", past the most this library counts (" +
+           std::to_string(kMaxStepCount) + " = 2^53, the largest a double holds exactly)";
+  }
+  return "";
+}
+
 void* unread_data() {
   static std::max_align_t unread;
   return &unread;
@@ -264,6 +273,13 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
       precisions_[gi].push_back(Precision{});
       if (p.grad.data == nullptr) continue;
       check_param(p, g.group);
+      // this step is counted by run(); a capturable group's count is on the device
+      if (g.device_lr == nullptr && (p.step < 0 || p.step >= kMaxStepCount)) {
+        throw InvalidArgument(where(g.group, p.index) + " has " +
+                              (p.step < 0 ? step_count_problem(p.step)
+                                          : "taken " + std::to_string(p.step) +
+                                                " steps, the most this library counts (2^53)"));
+      }
       if (const std::string problem = precision_problem(p.param.dtype, o, p.param.size);
           !problem.empty()) {
         throw InvalidArgument(where(g.group, p.index) + ": " + problem);

@@ -3,17 +3,21 @@
 #include "rmsprop/checkpoint.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rmsprop/error.hpp"
 #include "rmsprop/optimizer.hpp"
+#include "rmsprop/step_plan.hpp"
 #include "test_util.hpp"
 
 namespace rmsprop {
@@ -224,6 +228,133 @@ TEST_F(Checkpoint, AFileForAnotherModelIsRefused) {
                          "values of float32 here"),
             std::string::npos)
       << message;
+}
+
+// Files that are not regular files are refused before anything is read from them: a FIFO with
+// no writer would block a read, /dev/zero would be read until memory runs out.
+TEST_F(Checkpoint, OnlyARegularFileIsRead) {
+  Model target;
+  const fs::path fifo = path("fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const auto& [p, kind] :
+       std::vector<std::pair<fs::path, std::string>>{{dir_, "a directory"},
+                                                     {fifo, "a FIFO"},
+                                                     {"/dev/zero", "a character device"},
+                                                     {"/dev/urandom", "a character device"}}) {
+    const std::string message = load_error(target.opt, p);
+    EXPECT_NE(message.find(p.string() + ": it is " + kind + ", not a regular file"),
+              std::string::npos)
+        << message;
+  }
+}
+
+TEST_F(Checkpoint, APathWithANulByteIsRefused) {
+  Model m;
+  m.opt.save(path("good.ckpt"));
+  const fs::path with_nul(path("good.ckpt").string() + std::string("\0junk", 5));
+  EXPECT_NE(load_error(m.opt, with_nul).find("NUL byte at character"), std::string::npos);
+  EXPECT_THROW(m.opt.save(path("new.ckpt").string() + std::string("\0junk", 5)), CheckpointError);
+  EXPECT_FALSE(fs::exists(path("new.ckpt")));
+}
+
+// save() renames over its target: only a regular file (or nothing) may be there.
+TEST_F(Checkpoint, SaveReplacesOnlyARegularFile) {
+  Model m;
+  const fs::path fifo = path("fifo"), folder = path("folder"), link = path("link");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  fs::create_directory(folder);
+  write(path("target"), "x");
+  fs::create_symlink(path("target"), link);
+  for (const auto& [p, kind] : std::vector<std::pair<fs::path, std::string>>{
+           {fifo, "a FIFO"}, {folder, "a directory"}, {link, "a symbolic link"}}) {
+    try {
+      m.opt.save(p);
+      ADD_FAILURE() << p;
+    } catch (const CheckpointError& e) {
+      EXPECT_NE(std::string(e.what()).find("it is " + kind +
+                                           ", not a regular file; refusing to replace it"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_TRUE(fs::is_directory(folder));
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(read(path("target")), "x");
+  m.opt.save(path("target"));
+  EXPECT_GT(fs::file_size(path("target")), 1u);
+}
+
+// The byte offset of parameter 0's step count in a one-group file (after the options).
+std::size_t first_step_offset(const std::string& file) {
+  std::size_t at = 24 + 8 + 4;  // header, steps_taken, group count
+  std::uint32_t pairs;
+  std::memcpy(&pairs, file.data() + at, 4);
+  at += 4;
+  for (std::uint32_t k = 0; k < 2 * pairs; ++k) {
+    std::uint32_t n;
+    std::memcpy(&n, file.data() + at, 4);
+    at += 4 + n;
+  }
+  return at + 4 + 1 + 8;  // parameter count, dtype, element count
+}
+
+// Every count the writer can produce, the loader takes; nothing above: a count of INT64_MAX
+// loaded would overflow at the next step and make the next save unloadable.
+TEST_F(Checkpoint, StepCountsArePastTwoToThe53Refused) {
+  std::vector<float> w = {1, 2, 3}, g = {0.5f, -1, 2};
+  Optimizer opt({Param::of(w, g)}, Options{});
+  opt.step();
+  opt.save(path("good.ckpt"));
+  const std::string good = read(path("good.ckpt"));
+  const std::size_t step_at = first_step_offset(good);
+  std::int64_t one;
+  std::memcpy(&one, good.data() + step_at, 8);
+  ASSERT_EQ(one, 1);
+  auto with = [&](std::size_t at, std::int64_t value) {
+    std::string bytes = good;
+    std::memcpy(bytes.data() + at, &value, 8);
+    return with_valid_crc(bytes);
+  };
+  const std::int64_t big = std::numeric_limits<std::int64_t>::max();
+  write(path("a.ckpt"), with(24, big));
+  EXPECT_NE(load_error(opt, path("a.ckpt"))
+                .find("steps_taken is a step count of 9223372036854775807, past the most"),
+            std::string::npos);
+  write(path("b.ckpt"), with(step_at, kMaxStepCount + 1));
+  EXPECT_NE(load_error(opt, path("b.ckpt"))
+                .find("group 0, parameter 0 has a step count of 9007199254740993"),
+            std::string::npos);
+  write(path("c.ckpt"), with(step_at, -1));
+  EXPECT_NE(load_error(opt, path("c.ckpt")).find("a negative step count -1"), std::string::npos);
+  EXPECT_EQ(opt.step_count(0, 0), 1);
+
+  // the largest count loads; the step past it is refused and changes nothing
+  write(path("max.ckpt"), with(step_at, kMaxStepCount));
+  opt.load(path("max.ckpt"));
+  const std::vector<float> before = w;
+  try {
+    opt.step();
+    ADD_FAILURE();
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("has taken 9007199254740992 steps, the most"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(w, before);
+  EXPECT_EQ(opt.step_count(0, 0), kMaxStepCount);
+  opt.save(path("again.ckpt"));  // what it holds, it writes, and reads back
+  EXPECT_EQ(load_error(opt, path("again.ckpt")), "");
+}
+
+TEST_F(Checkpoint, ReservedHeaderBytesMustBeZero) {
+  Model m;
+  m.opt.save(path("good.ckpt"));
+  std::string bytes = read(path("good.ckpt"));
+  bytes[12] = 1;
+  write(path("r.ckpt"), with_valid_crc(bytes));
+  EXPECT_NE(load_error(m.opt, path("r.ckpt")).find("reserved header bytes 12-15 are 1, not 0"),
+            std::string::npos);
 }
 
 }  // namespace

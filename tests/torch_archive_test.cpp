@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -222,6 +223,22 @@ TEST(TorchArchive, AMismatchedArchiveIsRefusedByNameAndChangesNothing) {
   run(*into, resized, 0, 1);
   expect_refused(*into, saved,
                  "group 0, parameter 1: square_avg has 9 elements; the parameter has 7");
+
+  // A step count the library cannot hold (the state's own, set past the step's check).
+  for (const std::int64_t bad : {std::int64_t(-5), std::numeric_limits<std::int64_t>::max()}) {
+    auto source = make_ours(params);
+    run(*source, params, 0, 1);
+    auto& state = static_cast<rmsprop::torch::RMSpropParamState&>(
+        *source->state().at(rmsprop::torch::state_key(params[0])));
+    state.step(bad);
+    std::stringstream archive;
+    ::torch::save(*source, archive);
+    auto target = make_ours(params);
+    expect_refused(*target, archive,
+                   "group 0, parameter 0 has " +
+                       std::string(bad < 0 ? "a negative step count -5"
+                                           : "a step count of 9223372036854775807, past the"));
+  }
 }
 
 // Options given with a group stay the group's (libtorch after 2.6 rebuilds them from the

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "flag_checks.hpp"
 #include "measure.hpp"
 #include "progress.hpp"
 #include "rmsprop/error.hpp"
@@ -131,7 +132,7 @@ void add_bench_command(CLI::App& app) {
                   "gradients; state float32)")
       ->capture_default_str();
   cmd->add_option("--threads", flags->threads, "Repeatable: thread counts (0: all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(thread_count())
       ->capture_default_str();
   cmd->add_option("--repeats", flags->repeats, "Timed steps per case (the median is reported)")
       ->capture_default_str();

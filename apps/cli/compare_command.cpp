@@ -66,8 +66,8 @@ struct CompareFlags {
 void run_compare(CompareFlags& f) {
   std::vector<Contender> contenders;
   for (const std::string& spec : f.optimizers) contenders.push_back(contender(spec));
-  const Dataset data = f.task.load();
   const auto dir = make_run_folder(f.task.out, "compare");
+  const Dataset data = f.task.load();
   const bool classify = data.classes > 0;
   std::vector<std::pair<std::string, TrainResult>> runs;
   nlohmann::json doc = {

@@ -13,7 +13,7 @@ namespace rmsprop::cli {
     net->push_back(nn::Linear(1, 1));
     return net;
   }
-  if (spec.dropout < 0 || spec.dropout >= 1) {
+  if (!(spec.dropout >= 0 && spec.dropout < 1)) {  // NaN too
     throw std::invalid_argument("--dropout " + std::to_string(spec.dropout) +
                                 ": must be in [0, 1)");
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "flag_checks.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/torch.hpp"
 
@@ -28,6 +29,7 @@ void OptimizerFlags::add_to(CLI::App& app) {
   app.add_option(
          "--flavor", flavor,
          "Optimizer preset: " + flavors + " (default: keras with lr 1e-3, rho 0.9, eps 1e-8)")
+      ->check(non_empty())
       ->group("Optimizer");
   app.add_option("--backend", backend,
                  "rmsprop (ours, every option) or torch (torch::optim::RMSprop, to compare)")
@@ -35,11 +37,13 @@ void OptimizerFlags::add_to(CLI::App& app) {
       ->group("Optimizer");
   for (const OptionInfo& info : option_table()) {
     app.add_option(info.flag(), values[std::string(info.name)], std::string(info.help))
+        ->check(non_empty())
         ->group("Optimizer");
   }
   for (const auto& [alias, name] : option_aliases()) {
     app.add_option(flag_of(std::string(alias)), values[std::string(alias)],
                    "Alias of " + flag_of(std::string(name)))
+        ->check(non_empty())
         ->group("Optimizer");
   }
 }

@@ -1,8 +1,12 @@
 #include "output.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <stdexcept>
@@ -26,6 +30,15 @@ std::filesystem::path make_run_folder(const std::string& requested, const std::s
     throw std::runtime_error("--out " + dir.string() + ": cannot create the folder (" +
                              ec.message() + ")");
   }
+  // before any work: a folder that exists but takes no files is found now, not after an epoch
+  std::string probe = (dir / ".write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) {
+    throw std::runtime_error("--out " + dir.string() + ": cannot write in the folder (" +
+                             std::strerror(errno) + ")");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
   return dir;
 }
 
@@ -52,6 +65,8 @@ nlohmann::json to_json(const TrainResult& r) {
   out["test"] = {
       {"loss", r.test_loss ? nlohmann::json(*r.test_loss) : nlohmann::json()},
       {"accuracy", r.test_accuracy ? nlohmann::json(*r.test_accuracy) : nlohmann::json()}};
+  out["initial_loss"] = r.initial_loss;
+  out["diverged"] = r.diverged;
   return out;
 }
 

@@ -3,8 +3,10 @@
 #include <dlfcn.h>
 #include <torch/torch.h>
 
+#include <limits>
 #include <thread>
 
+#include "flag_checks.hpp"
 #include "progress.hpp"
 
 namespace rmsprop::cli {
@@ -27,17 +29,23 @@ void TaskFlags::add_to(CLI::App& app) {
       ->capture_default_str()
       ->group("Task");
   app.add_option("--dropout", model.dropout, "Dropout after each hidden layer (mlp, cnn)")
+      ->check(CLI::Range(0.0, 1.0))  // NaN and 1 are refused by make_model
       ->capture_default_str()
       ->group("Task");
-  app.add_option("--epochs", epochs, "Epochs")->capture_default_str()->group("Task");
-  app.add_option("--batch-size", batch_size, "Mini-batch size")
+  app.add_option("--epochs", epochs, "Epochs")
+      ->check(integer_in(1, kMaxEpochs))
+      ->capture_default_str()
+      ->group("Task");
+  app.add_option("--batch-size", batch_size, "Mini-batch size (more than the data: one batch)")
+      ->check(integer_in(1, std::numeric_limits<std::int64_t>::max()))
       ->capture_default_str()
       ->group("Task");
   app.add_option("--seed", seed, "Seed of initialization, shuffling and dropout")
+      ->check(unsigned_integer())
       ->capture_default_str()
       ->group("Task");
   app.add_option("--threads", threads, "Threads for libtorch and the optimizer (0: all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(thread_count())
       ->capture_default_str()
       ->group("Task");
   app.add_option("--val-fraction", val_fraction, "Last fraction of the training set held out")
@@ -48,10 +56,10 @@ void TaskFlags::add_to(CLI::App& app) {
       ->capture_default_str()
       ->group("Data");
   app.add_option("--train-limit", train_limit, "Use the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(integer_in(0, std::numeric_limits<std::int64_t>::max()))
       ->group("Data");
   app.add_option("--test-limit", test_limit, "Use the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(integer_in(0, std::numeric_limits<std::int64_t>::max()))
       ->group("Data");
   app.add_option("--out", out, "Run folder for results and plots (default: a new one under runs/)")
       ->group("Output");

@@ -11,6 +11,10 @@
 
 namespace rmsprop::cli {
 
+// The most epochs a run takes: every epoch is a checkpointed pass over the data, so more is a
+// typo (and a count near 2^63 would overflow the epoch arithmetic).
+inline constexpr std::int64_t kMaxEpochs = 1'000'000;
+
 struct TaskFlags {
   ModelSpec model;
   std::int64_t epochs = 10, batch_size = 32, train_limit = 0, test_limit = 0;

@@ -1,5 +1,7 @@
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "commands.hpp"
 #include "optimizer_flags.hpp"
@@ -23,8 +25,8 @@ void run_train(const TrainFlags& f) {
   s.backend = f.optimizer.backend;
   s.resume = f.resume;
   s.stop_after = f.stop_after;
-  const Dataset data = f.task.load();
   const auto dir = make_run_folder(f.task.out, "train");
+  const Dataset data = f.task.load();
   s.checkpoint = dir / "checkpoint.pt";
   std::printf("%s: %s, %lld train / %lld validation / %lld test examples; %s, %d threads\n",
               data.name.c_str(), describe(s.model, data.classes).c_str(),
@@ -59,6 +61,17 @@ void run_train(const TrainFlags& f) {
     std::printf("test loss: %.6g\n", *r.test_loss);
   }
   std::printf("results in %s\n", dir.c_str());
+  if (r.diverged) {
+    const auto& last = r.epochs.back();
+    const bool val = data.val.size() > 0;
+    char text[160];
+    std::snprintf(text, sizeof text,
+                  "%s loss %.6g after epoch %lld, above the untrained model's %.6g",
+                  val ? "validation" : "training", val ? last.val_loss : last.train_loss,
+                  static_cast<long long>(last.epoch), r.initial_loss);
+    throw std::runtime_error("the run diverged: " + std::string(text) +
+                             " (learning rate too high?); results in " + dir.string());
+  }
 }
 
 }  // namespace

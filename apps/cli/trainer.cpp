@@ -4,13 +4,22 @@
 
 #include <chrono>
 #include <cstdio>
+#include <span>
+#include <sstream>
 #include <stdexcept>
 
 #include "optimizer_flags.hpp"
 #include "progress.hpp"
+#include "rmsprop/checkpoint.hpp"
+#include "rmsprop/error.hpp"
 
 namespace rmsprop::cli {
 namespace {
+
+// checkpoint.pt: the libtorch archive of the model, the optimizer, the history and the run's
+// fingerprint, in the envelope of rmsprop's own checkpoints (rmsprop/checkpoint.hpp).
+constexpr SealedFormat kTrainingCheckpoint{
+    {'R', 'M', 'S', 'P', 'T', 'R', 'N', 'G'}, 1, 1, "training checkpoint"};
 
 using Clock = std::chrono::steady_clock;
 
@@ -86,18 +95,29 @@ void save_checkpoint(const std::filesystem::path& path, ::torch::nn::Sequential&
   archive.write("optimizer", opt_archive);
   archive.write("history", history_tensor(history));
   archive.write("fingerprint", c10::IValue(print));
-  // Written beside, then renamed: an interrupted save never leaves a damaged checkpoint.
-  const auto temp = std::filesystem::path(path.string() + ".tmp");
-  archive.save_to(temp.string());
-  std::filesystem::rename(temp, path);
+  std::ostringstream out;
+  archive.save_to(out);
+  const std::string bytes = std::move(out).str();
+  // sealed (a checksum over the whole archive: --resume refuses a damaged file) and written
+  // atomically: an interrupted save never leaves a damaged checkpoint
+  write_file_atomically(path, seal(kTrainingCheckpoint, std::as_bytes(std::span(bytes))));
 }
 
 std::vector<EpochRecord> load_checkpoint(const std::filesystem::path& path,
                                          ::torch::nn::Sequential& model,
                                          ::torch::optim::Optimizer& opt, const std::string& print) {
   ::torch::serialize::InputArchive archive, model_archive, opt_archive;
+  SealedFile file;
   try {
-    archive.load_from(path.string());
+    file = read_sealed(path, kTrainingCheckpoint);  // every byte checked before any is used
+  } catch (const CheckpointError& e) {
+    throw std::runtime_error(std::string("--resume: ") + e.what());
+  }
+  try {
+    const auto payload = file.payload();
+    std::istringstream in(
+        std::string(reinterpret_cast<const char*>(payload.data()), payload.size()));
+    archive.load_from(in);
   } catch (const c10::Error& e) {
     throw std::runtime_error("--resume " + path.string() + ": not a readable checkpoint (" +
                              e.what_without_backtrace() + ")");
@@ -150,13 +170,18 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
   TrainResult result;
   result.model = describe(s.model, data.classes);
   for (const auto& p : model->parameters()) result.parameters += p.numel();
+  // the untrained model's loss (before any checkpoint is loaded: it depends only on the seed),
+  // what a run that diverged ends above
+  const Split& watched = data.val.size() > 0 ? data.val : data.train;
+  result.initial_loss = evaluate(model, watched, classify).loss;
   if (!s.resume.empty()) {
     result.epochs = load_checkpoint(s.resume, model, *opt, print);
     std::fprintf(log, "resumed from %s after epoch %lld\n", s.resume.c_str(),
                  static_cast<long long>(result.epochs.size()));
   }
   const std::int64_t n = data.train.size();
-  const std::int64_t batches = (n + s.batch_size - 1) / s.batch_size;
+  // no n + batch_size - 1: it overflows for a batch size near 2^63
+  const std::int64_t batches = n / s.batch_size + (n % s.batch_size != 0);
   std::int64_t ran = 0;
   for (std::int64_t epoch = std::int64_t(result.epochs.size()); epoch < s.epochs; ++epoch) {
     if (s.stop_after > 0 && ran == s.stop_after) return result;
@@ -218,6 +243,9 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
     if (!s.checkpoint.empty()) save_checkpoint(s.checkpoint, model, *opt, result.epochs, print);
     ++ran;
   }
+  const double final_loss =
+      data.val.size() > 0 ? result.epochs.back().val_loss : result.epochs.back().train_loss;
+  result.diverged = !(final_loss <= result.initial_loss);  // NaN too
   result.weights_digest = digest(model);
   const Metrics test = evaluate(model, data.test, classify);
   result.test_loss = test.loss;

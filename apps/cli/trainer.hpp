@@ -40,6 +40,11 @@ struct TrainResult {
   std::int64_t parameters = 0;
   std::string model;           // describe(spec)
   std::string weights_digest;  // FNV-1a of the final parameters' bytes: equal runs, equal digest
+  // The untrained model's loss on the validation split (the training split when there is none);
+  // diverged: the last epoch ended with a loss above it (or a non-finite one) — training made
+  // the model worse than its initialization.
+  double initial_loss = 0;
+  bool diverged = false;
 };
 
 // Same settings, seed and threads give the same numbers; a run resumed from its checkpoint

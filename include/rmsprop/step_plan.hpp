@@ -44,6 +44,13 @@ struct Device {
   static Device other(int index, std::string_view name) { return {Kind::other, index, name}; }
 };
 
+// The most steps a parameter or an optimizer counts: 2^53, the largest count a double holds
+// exactly (the coefficients take the step as a double, as in 1 - alpha^t). A step past it is
+// refused, and so is a loaded count above it: every count this library writes, it reads back.
+inline constexpr std::int64_t kMaxStepCount = std::int64_t(1) << 53;
+// "" when `count` is a step count this library can hold (0 to kMaxStepCount), else why not.
+std::string step_count_problem(std::int64_t count);
+
 // A parameter's optimizer state buffers.
 enum class Slot : std::uint8_t { square_avg, grad_avg, momentum_buffer, master };
 inline constexpr std::size_t kSlots = 4;

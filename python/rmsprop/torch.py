@@ -159,6 +159,7 @@ class RMSprop(torch.optim.Optimizer):
         row_steps): every state tensor comes back at the dtype it was saved with, so nothing
         is rounded on the way and the kernels read each buffer at its size (the step then
         checks and converts as for any state)."""
+        _check_loaded_state(self.param_groups, state_dict)
         own = {pid: {k: t for k, t in st.items() if k != "step" and torch.is_tensor(t)}
                for pid, st in state_dict["state"].items()}
         super().load_state_dict(state_dict)
@@ -262,6 +263,67 @@ class RMSprop(torch.optim.Optimizer):
 
 
 _BUFFERS = ("square_avg", "grad_avg", "momentum_buffer", "master_weights")
+
+
+def _check_loaded_state(param_groups, state_dict):
+    """Every value of a state dict checked against its parameter before anything is loaded
+    (torch.optim.Optimizer.load_state_dict takes any tensor, reshaping or casting it): a step
+    count 0 to 2^53, state buffers of the parameter's shape and a dtype the kernels read
+    (8-bit state: its byte count), row_steps one non-negative int per row. Raises ValueError
+    naming the parameter, the key and the value."""
+    groups = state_dict.get("param_groups")
+    if not isinstance(groups, (list, tuple)) or "state" not in state_dict:
+        raise ValueError("load_state_dict: a state dict has 'state' and 'param_groups'")
+    saved = [pid for g in groups for pid in g.get("params", ())]
+    params = [p for g in param_groups for p in g["params"]]
+    if len(saved) != len(params):
+        return  # torch's own check names the mismatch
+    index = {pid: (i, p) for i, (pid, p) in enumerate(zip(saved, params))}
+    for pid, st in state_dict["state"].items():
+        if pid not in index:
+            continue
+        i, p = index[pid]
+        for key, value in st.items():
+            problem = _loaded_value_problem(p, key, value)
+            if problem:
+                raise ValueError(f"load_state_dict: parameter {i}'s state {key!r} {problem}")
+
+
+def _loaded_value_problem(p, key, value):
+    """Why `value` cannot be state `key` of parameter `p`, or None."""
+    if key == "step":
+        if torch.is_tensor(value):
+            if value.numel() != 1 or value.is_complex() or value.dtype == torch.bool:
+                return f"is a {value.dtype} tensor of shape {tuple(value.shape)}, not a count"
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"is {value!r}, not a count"
+        if not (0 <= value <= _core.MAX_STEP_COUNT) or value != int(value):
+            return f"is {value!r}: a step count is a whole number 0 to 2^53"
+        return None
+    if key not in _BUFFERS and key != "row_steps":
+        return None  # not ours to read (torch keeps unknown keys as they are)
+    if not torch.is_tensor(value):
+        return f"is a {type(value).__name__}, not a tensor"
+    if key == "row_steps":
+        if value.dtype not in (torch.int64, torch.int32) or tuple(value.shape) != (p.shape[0],):
+            return (f"is {value.dtype} of shape {tuple(value.shape)}: expected one int64 per "
+                    f"row, shape ({p.shape[0]},)")
+        return None
+    if value.dtype == torch.uint8 and key != "master_weights":  # 8-bit state: codes and scales
+        expected = _core.state8_bytes(p.numel())
+        if value.dim() != 1 or value.numel() != expected:
+            return (f"is 8-bit state of shape {tuple(value.shape)}: a parameter of "
+                    f"{p.numel()} values keeps {expected} bytes")
+        return None
+    dtypes = ((torch.complex64, torch.complex128) if p.is_complex() else
+              (torch.float32,) if key == "master_weights" else tuple(_DTYPES))
+    if value.dtype not in dtypes:
+        return (f"has dtype {value.dtype}: expected "
+                f"{', '.join(str(d).replace('torch.', '') for d in dtypes)}")
+    if value.shape != p.shape:
+        return f"has shape {tuple(value.shape)}, the parameter {tuple(p.shape)}"
+    return None
 
 
 def _capturable_device(group):

@@ -511,6 +511,10 @@ PYBIND11_MODULE(_core, m) {
         return rows;
       },
       "the storage types: name, size, numpy_name of each");
+  m.attr("MAX_STEP_COUNT") = rmsprop::kMaxStepCount;
+  m.def(
+      "state8_bytes", [](std::size_t n) { return rmsprop::state8_bytes(n); }, py::arg("n"),
+      "the bytes 8-bit state of n values takes (codes and block scales)");
   m.def("cuda_built", &rmsprop::cuda::built);
   m.def("cuda_device_count", &rmsprop::cuda::device_count);
   m.def("cuda_device_problem", &rmsprop::cuda::device_problem);

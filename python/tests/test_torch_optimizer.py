@@ -1,4 +1,5 @@
 """rmsprop.torch.RMSprop against torch.optim.RMSprop on a real model with real backward."""
+import copy
 import itertools
 import math
 
@@ -288,9 +289,13 @@ def test_load_state_dict_refuses_state_of_another_size():
     opt = rt.RMSprop([p])
     p.grad = torch.ones(5, dtype=torch.float64)
     opt.step()
-    state = opt.state_dict()
+    state = copy.deepcopy(opt.state_dict())
     state["state"][0]["square_avg"] = torch.zeros(12, dtype=torch.float64)
     fresh = rt.RMSprop([p])
-    fresh.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"state 'square_avg' has shape \(12,\), the parameter"):
+        fresh.load_state_dict(state)  # checked when loaded (test_error_contract.py has more)
+    assert len(fresh.state) == 0
+    # state set directly, past load_state_dict: the step's own check names it
+    opt.state[p]["square_avg"] = torch.zeros(12, dtype=torch.float64)
     with pytest.raises(ValueError, match="state 'square_avg' is 12 float64 on cpu, expected 5"):
-        fresh.step()
+        opt.step()

@@ -107,7 +107,27 @@ def test_resume_refuses_another_runs_checkpoint(tmp_path):
     assert p.returncode != 0 and "checkpoint is of another run" in p.stderr and "lr=0.01" in p.stderr
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     p = run("train", *SMALL, "--resume", tmp_path / "junk.pt", "--out", tmp_path / "c", check=False)
-    assert p.returncode != 0 and "not a readable checkpoint" in p.stderr
+    assert p.returncode != 0 and "cannot load training checkpoint" in p.stderr
+
+
+def test_resume_refuses_a_damaged_checkpoint(tmp_path):
+    flags = [*SMALL, "--model", "logreg", "--epochs", "2", "--no-plots"]
+    run("train", *flags, "--out", tmp_path / "a", "--stop-after", "1")
+    good = (tmp_path / "a" / "checkpoint.pt").read_bytes()
+    # single-bit flips spread over the whole file (header, archive, checksum): every one refused
+    # before anything is restored (a torch archive alone took 33 of 40 such flips silently)
+    positions = sorted({0, 9, 13, 17, 30, len(good) - 1} |
+                       {len(good) * k // 14 for k in range(1, 14)})
+    for i in positions:
+        bad = bytearray(good)
+        bad[i] ^= 1 << (i % 8)
+        (tmp_path / "bad.pt").write_bytes(bytes(bad))
+        p = run("train", *flags, "--out", tmp_path / f"b{i}",
+                "--resume", tmp_path / "bad.pt", check=False)
+        assert p.returncode != 0 and "cannot load training checkpoint" in p.stderr, (i, p.stderr)
+        assert "resumed from" not in p.stdout
+    (tmp_path / "bad.pt").write_bytes(good)
+    run("train", *flags, "--out", tmp_path / "c", "--resume", tmp_path / "bad.pt")
 
 
 def test_every_model_and_backend(tmp_path):
@@ -165,7 +185,7 @@ def test_bench_json(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--model", "resnet"], "resnet"),
-    (["train", "--epochs", "0"], "--epochs 0"),
+    (["train", "--epochs", "0"], "--epochs: 0 is not in [1,"),
     (["train", "--lr", "fast"], "fast"),
     (["train", "--lr", "-1"], "lr"),
     (["train", "--alpha", "0.9", "--rho", "0.8"], "--alpha and --rho"),
@@ -178,11 +198,55 @@ def test_bench_json(tmp_path):
     (["compare", "--optimizer", "adam:lr"], "not option=value"),
     (["bench", "--shape", "12"], "TENSORSxELEMENTS"),
     (["bench", "--variant", "fancy"], "fancy"),
+    # integers CLI11 alone would wrap or saturate, values it would take as not given
+    (["train", "--epochs", "18446744073709551617"], "out of range"),
+    (["train", "--epochs", "2000000"], "2000000 is not in [1, 1000000]"),
+    (["train", "--batch-size", "0"], "0 is not in [1,"),
+    (["train", "--seed", "-1"], "'-1' is not a non-negative integer"),
+    (["train", "--seed", "18446744073709551616"], "out of range"),
+    (["train", "--dropout", "nan"], "--dropout nan"),
+    (["train", "--dropout", "1"], "--dropout 1"),
+    (["train", "--lr", ""], "--lr: an empty value"),
+    (["train", "--flavor", ""], "--flavor: an empty value"),
+    (["train", "--threads", "5000"], "5000 threads on"),
+    (["bench", "--threads", "5000"], "5000 threads on"),
+    (["train", "--weight-decay-uses-lr", "false=true"],
+     "invalid value for weight_decay_uses_lr: 'false=true' is not a boolean"),
 ])
 def test_bad_flags_are_refused_by_name(args, message, tmp_path):
     p = run(*args, "--out", tmp_path / "x", check=False) if args[0] != "bench" else run(*args, check=False)
     assert p.returncode != 0
     assert message in p.stdout + p.stderr
+
+
+def test_a_batch_larger_than_the_data_is_one_batch(tmp_path):
+    # 2^63 - 1 once overflowed the batch count: 0 steps, "finished": true
+    flags = ["train", "--model", "linreg", "--epochs", "2", "--no-plots"]
+    run(*flags, "--batch-size", "9223372036854775807", "--out", tmp_path / "huge")
+    run(*flags, "--batch-size", "100000000", "--out", tmp_path / "big")
+    huge = json.loads((tmp_path / "huge" / "metrics.json").read_text())
+    big = json.loads((tmp_path / "big" / "metrics.json").read_text())
+    assert huge["weights_digest"] == big["weights_digest"]
+    assert huge["epochs"][1]["train_loss"] < huge["epochs"][0]["train_loss"]  # it stepped
+
+
+def test_a_run_that_diverges_ends_non_zero_and_says_so(tmp_path):
+    # lr 10 on logistic regression: every loss finite, every one far above the untrained model's
+    p = run("train", *SMALL, "--model", "logreg", "--lr", "10", "--no-plots",
+            "--out", tmp_path / "a", check=False)
+    assert p.returncode != 0 and "the run diverged: validation loss" in p.stderr, p.stderr
+    doc = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert doc["diverged"] is True and doc["epochs"][-1]["val_loss"] > doc["initial_loss"]
+    ok = run("train", *SMALL, "--model", "logreg", "--no-plots", "--out", tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["diverged"] is False
+    assert "diverged" not in ok.stderr
+
+
+def test_an_unwritable_run_folder_is_refused_before_any_work(tmp_path):
+    # /proc/self exists and takes no new file, even for root (a chmod would not stop root)
+    p = run("train", *SMALL, "--out", "/proc/self", check=False)
+    assert p.returncode != 0 and "--out /proc/self: cannot write in the folder" in p.stderr
+    assert "epoch 1" not in p.stdout and "examples" not in p.stdout
 
 
 def test_missing_and_damaged_dataset_files(tmp_path):

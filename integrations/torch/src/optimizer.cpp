@@ -444,8 +444,8 @@ void RMSprop::load(::torch::serialize::InputArchive& archive) {
       RMSpropParamState& s = *found->second;
       const std::string where =
           "optimizer archive: group " + std::to_string(gi) + ", parameter " + std::to_string(i);
-      if (s.step() < 0) {
-        throw CheckpointError(where + ": step " + std::to_string(s.step()) + " is negative");
+      if (const std::string problem = step_count_problem(s.step()); !problem.empty()) {
+        throw CheckpointError(where + " has " + problem);
       }
       for (std::size_t k = 0; k < kSlots; ++k) {
         const Tensor& t = slot_of(s, Slot(k));
