@@ -33,7 +33,7 @@ CLI::Validator integer_in(std::int64_t lo, std::int64_t hi) {
         }
         return std::string();
       },
-      "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", "integer_in");
+      "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]", "integer_in");
 }
 
 CLI::Validator unsigned_integer() {
@@ -42,7 +42,7 @@ CLI::Validator unsigned_integer() {
         std::uint64_t value = 0;
         return parse_whole(text, value);
       },
-      "UINT64", "unsigned_integer");
+      "[0, 2^64-1]", "unsigned_integer");
 }
 
 CLI::Validator non_empty() {
