@@ -441,17 +441,35 @@ std::string_view intern(const std::string& text) {
   return *texts.insert(text).first;
 }
 
+// A Python exception type for the C++ error E. The message is decoded with backslashreplace:
+// bytes of a damaged file can reach it (an option name with a flipped bit), and pybind11's own
+// translation of a message that is not valid UTF-8 raised the exception with no message.
+template <class E>
+void register_error(py::module_& m, const char* name, PyObject* base) {
+  static const py::exception<E> type(m, name, base);
+  py::register_exception_translator([](std::exception_ptr thrown) {
+    try {
+      if (thrown) std::rethrow_exception(thrown);
+    } catch (const E& e) {
+      const std::string_view what = e.what();
+      const auto text = py::reinterpret_steal<py::object>(
+          PyUnicode_DecodeUTF8(what.data(), Py_ssize_t(what.size()), "backslashreplace"));
+      PyErr_SetObject(type.ptr(), text.ptr());
+    }
+  });
+}
+
 }  // namespace rmsprop::python
 
 PYBIND11_MODULE(_core, m) {
+  using rmsprop::python::register_error;
   m.doc() = "rmsprop's fused kernels and C++ optimizer (no torch dependency)";
-  py::register_exception<rmsprop::InvalidOption>(m, "InvalidOption", PyExc_ValueError);
-  py::register_exception<rmsprop::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
-  py::register_exception<rmsprop::NonFiniteError>(m, "NonFiniteError", PyExc_FloatingPointError);
-  py::register_exception<rmsprop::CheckpointError>(m, "CheckpointError", PyExc_OSError);
-  py::register_exception<rmsprop::cuda::NotBuiltWithCuda>(m, "NotBuiltWithCuda",
-                                                          PyExc_RuntimeError);
-  py::register_exception<rmsprop::cuda::CudaError>(m, "CudaError", PyExc_RuntimeError);
+  register_error<rmsprop::InvalidOption>(m, "InvalidOption", PyExc_ValueError);
+  register_error<rmsprop::InvalidArgument>(m, "InvalidArgument", PyExc_ValueError);
+  register_error<rmsprop::NonFiniteError>(m, "NonFiniteError", PyExc_FloatingPointError);
+  register_error<rmsprop::CheckpointError>(m, "CheckpointError", PyExc_OSError);
+  register_error<rmsprop::cuda::NotBuiltWithCuda>(m, "NotBuiltWithCuda", PyExc_RuntimeError);
+  register_error<rmsprop::cuda::CudaError>(m, "CudaError", PyExc_RuntimeError);
   rmsprop::python::bind_torch_stepper(m);
   py::class_<rmsprop::Options>(m, "Options", "validated options (build with rmsprop._core.options)")
       .def("to_dict", &to_dict, "every option by name, typed (an unset optional is None)")

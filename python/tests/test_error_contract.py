@@ -196,3 +196,17 @@ def test_rmsprop_step_refuses_bad_learning_rates_and_mixed_arrays_changing_nothi
     with pytest.raises(ValueError, match="parameter 1 has dtype int32"):
         rmsprop.step([w, np.zeros(3, np.int32)], [g, np.ones(3, np.int32)], state, step=1)
     assert np.array_equal(w, np.ones(3)) and not state["square_avg"][0].any()
+
+
+def test_a_damaged_option_name_is_refused_with_its_bytes_in_the_message(tmp_path):
+    # Flipping the high bit of a byte in an option name (checksum recomputed, so the parser sees
+    # it) made a message that is not UTF-8: the exception used to arrive with no message at all.
+    w, opt = numpy_optimizer()
+    opt.save(tmp_path / "good.ckpt")
+    data = bytearray((tmp_path / "good.ckpt").read_bytes())
+    first_name = 24 + 8 + 4 + 4 + 4  # header, steps_taken, groups, options, the name's length
+    data[first_name] ^= 0x80
+    data[-4:] = _crc32(bytes(data[:-4])).to_bytes(4, "little")
+    (tmp_path / "bad.ckpt").write_bytes(bytes(data))
+    with pytest.raises(_core.CheckpointError, match=r"group 0 options: unknown option '\\x"):
+        opt.load(tmp_path / "bad.ckpt")
