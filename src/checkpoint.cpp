@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cerrno>
@@ -329,6 +330,21 @@ void Optimizer::load(const std::filesystem::path& path) {
       options[gi] = Options::from_pairs(pairs);
     } catch (const InvalidOption& e) {
       fail("group " + std::to_string(gi) + " options: " + e.what());
+    }
+    // Exactly what save writes, or refused: a file taken in another spelling ("1E-08", an
+    // option twice) would not save back as it was read. Older versions wrote fewer options.
+    if (version == kCheckpointVersion) {
+      const auto canonical = options[gi].to_pairs();
+      for (std::size_t k = 0; k < std::max(canonical.size(), pairs.size()); ++k) {
+        const auto text = [](const auto& list, std::size_t at) {
+          return at < list.size() ? list[at].first + "=" + list[at].second : "(none)";
+        };
+        if (k >= canonical.size() || k >= pairs.size() || canonical[k] != pairs[k]) {
+          fail("group " + std::to_string(gi) + " option " + std::to_string(k) + " is " +
+               text(pairs, k) + " where this library writes " + text(canonical, k) +
+               " (not a file save() wrote)");
+        }
+      }
     }
     const auto num_params = r.get<std::uint32_t>("parameter count");
     if (num_params != g.params.size()) {

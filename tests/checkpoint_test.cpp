@@ -357,5 +357,26 @@ TEST_F(Checkpoint, ReservedHeaderBytesMustBeZero) {
             std::string::npos);
 }
 
+// What load accepts, save writes back byte for byte: options in another spelling are refused.
+TEST_F(Checkpoint, OptionsNotAsSaveWritesThemAreRefused) {
+  Model m;
+  m.steps(2);
+  m.opt.save(path("good.ckpt"));
+  const std::string good = read(path("good.ckpt"));
+  const std::size_t eps = good.find("1e-08");
+  ASSERT_NE(eps, std::string::npos);
+  std::string bytes = good;
+  bytes[eps + 1] = 'E';  // 1E-08: the same number, not the text save writes
+  write(path("e.ckpt"), with_valid_crc(bytes));
+  EXPECT_NE(load_error(m.opt, path("e.ckpt"))
+                .find("is eps=1E-08 where this library writes eps=1e-08 (not a file save() wrote)"),
+            std::string::npos)
+      << load_error(m.opt, path("e.ckpt"));
+  // the good file: loaded, saved, identical
+  m.opt.load(path("good.ckpt"));
+  m.opt.save(path("again.ckpt"));
+  EXPECT_EQ(read(path("again.ckpt")), good);
+}
+
 }  // namespace
 }  // namespace rmsprop
