@@ -129,11 +129,11 @@ std::optional<std::pair<std::size_t, NonFiniteHit>> find_non_finite_gradient(
                                        kernels::load_as_double(b.dtype, b.data, hit->second)});
   }
   for (const Device& device : devices) {
-    const auto [on_device, index] = device_gradients(g, device);
-    std::optional<cuda::NonFiniteValue> hit;
-    launch(hooks, device, [&](void* stream) { hit = cuda::find_non_finite(on_device, stream); });
+    const auto found = device_gradients(g, device);  // not a structured binding: clang 14
+    std::optional<cuda::NonFiniteValue> hit;         // cannot capture one in a lambda
+    launch(hooks, device, [&](void* stream) { hit = cuda::find_non_finite(found.first, stream); });
     if (hit)
-      return std::make_pair(index[hit->buffer],
+      return std::make_pair(found.second[hit->buffer],
                             NonFiniteHit{hit->buffer, hit->element, hit->value});
   }
   return std::nullopt;

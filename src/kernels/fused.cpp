@@ -12,6 +12,9 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(RMSPROP_X86_TARGETS) && defined(__clang__)
+#include <cpuid.h>
+#endif
 
 namespace rmsprop {
 namespace {
@@ -34,12 +37,39 @@ const kernels::FusedTable& table_for(SimdTarget target) {
   }
 }
 
+#if defined(RMSPROP_X86_TARGETS)
+// The x86-64 psABI levels the SIMD files are compiled for. GCC 12 knows them by name; clang 14
+// (the fuzz build's compiler) only single features, and not F16C, LZCNT or MOVBE: those three
+// are read from CPUID.
+bool cpu_is_x86_64_v3() {
+#if defined(__clang__) && __clang_major__ < 15
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  const bool f16c_movbe = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && (c & bit_MOVBE);
+  const bool lzcnt = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & bit_LZCNT);
+  return f16c_movbe && lzcnt && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+#else
+  return __builtin_cpu_supports("x86-64-v3");
+#endif
+}
+
+bool cpu_is_x86_64_v4() {
+#if defined(__clang__) && __clang_major__ < 15
+  return cpu_is_x86_64_v3() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return __builtin_cpu_supports("x86-64-v4");
+#endif
+}
+#endif
+
 std::vector<SimdTarget> detect_targets() {
   std::vector<SimdTarget> targets = {SimdTarget::baseline};
 #if defined(RMSPROP_X86_TARGETS)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v3")) targets.push_back(SimdTarget::avx2);
-  if (__builtin_cpu_supports("x86-64-v4")) targets.push_back(SimdTarget::avx512);
+  if (cpu_is_x86_64_v3()) targets.push_back(SimdTarget::avx2);
+  if (cpu_is_x86_64_v4()) targets.push_back(SimdTarget::avx512);
 #endif
   return targets;
 }

@@ -52,7 +52,7 @@ struct FloatCode {
     if constexpr (!kSigned) {
       // A nonzero value never reads back as 0: square_avg is a denominator, and rounding it
       // up (a smaller step) is the safe side.
-      magnitude = (magnitude == 0u) & (y != 0u) ? 1u : magnitude;
+      magnitude = ((magnitude == 0u) & (y != 0u)) ? 1u : magnitude;
     }
     std::uint32_t code = magnitude;
     if constexpr (kSigned) code = magnitude != 0u ? code | ((bits >> 24) & 0x80u) : 0u;
