@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake g++ clang-format
+  clang-14 libclang-rt-14-dev libomp-14-dev  # scripts/fuzz.sh: libFuzzer, OpenMP for clang
   googletest libgtest-dev libbenchmark-dev   # tests, benchmarks
   python3-torch python3-numpy                # tests/golden/generate.py: real PyTorch goldens
   python3-dev pybind11-dev python3-pytest    # the Python module and its tests

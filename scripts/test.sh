@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine, then builds and runs every test twice: a Release build, and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build; then the Python suite and the libtorch
+# AddressSanitizer + UndefinedBehaviorSanitizer build; then the checkpoint loader under
+# libFuzzer for RMSPROP_FUZZ_SECONDS (60; scripts/fuzz.sh); then the Python suite and the libtorch
 # tests once more against torch 2.x (Debian 13's, in a debootstrap'd root: scripts/
 # test-torch2.sh; RMSPROP_SKIP_TORCH2=1 leaves that out). Exits non-zero on any failure.
 set -euo pipefail
@@ -34,6 +35,9 @@ bash scripts/build.sh build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMSPROP
 # read no compiled code (golden files, clang-format).
 (cd build-sanitize && ctest --output-on-failure -j "$(nproc)" \
   -E '^(python_pip_install|cli_default_train_accuracy|golden_files_are_reproducible|clang_format_clean)$')
+
+echo "== the checkpoint fuzzer (clang, libFuzzer + ASan + UBSan)"
+bash scripts/fuzz.sh build-fuzz
 
 if [ "${RMSPROP_SKIP_TORCH2:-0}" != 1 ]; then
   echo "== torch 2.x: the Python suite and the libtorch tests (Debian 13 root)"

@@ -10,6 +10,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,8 @@ class Reader {
     return std::string(reinterpret_cast<const char*>(take(n, what)), n);
   }
   bool at_end() const { return at_ == bytes_.size(); }
+  std::size_t left() const { return bytes_.size() - at_; }
+  std::size_t file_offset() const { return at_ + kHeaderBytes; }
   [[noreturn]] void fail(const std::string& why) const {
     throw CheckpointError("cannot load checkpoint " + path_ + ": " + why);
   }
@@ -155,10 +158,63 @@ std::vector<std::byte> seal(const SealedFormat& format, std::span<const std::byt
   return bytes;
 }
 
+namespace {
+
+// The header's checks, shared by files and memory: `total` is the whole file's size.
+void check_header(const std::byte* header, std::uint64_t total, const SealedFormat& format,
+                  const std::function<void(const std::string&)>& fail) {
+  if (std::memcmp(header, format.magic.data(), format.magic.size()) != 0) {
+    fail("not an rmsprop " + std::string(format.what) + " (bad magic)");
+  }
+  const auto version = read_le<std::uint32_t>(header + 8);
+  if (version < format.oldest || version > format.newest) {
+    fail("unsupported format version " + std::to_string(version) + " (this build reads " +
+         std::to_string(format.oldest) + " to " + std::to_string(format.newest) + ")");
+  }
+  const auto reserved = read_le<std::uint32_t>(header + 12);
+  if (reserved != 0)
+    fail("reserved header bytes 12-15 are " + std::to_string(reserved) + ", not 0");
+  const auto payload = read_le<std::uint64_t>(header + 16);
+  const std::uint64_t held = total - kHeaderBytes - kTrailerBytes;
+  if (payload != held) {
+    fail("header says " + std::to_string(payload) + " payload bytes but the file holds " +
+         std::to_string(held) + " (truncated or extended)");
+  }
+}
+
+void check_length(std::uint64_t total, const SealedFormat& format,
+                  const std::function<void(const std::string&)>& fail) {
+  if (total < kHeaderBytes + kTrailerBytes) {
+    fail("file is " + std::to_string(total) + " bytes, shorter than any " +
+         std::string(format.what));
+  }
+}
+
+}  // namespace
+
+SealedFile open_sealed(std::vector<std::byte> bytes, const SealedFormat& format,
+                       std::string_view name) {
+  const std::function<void(const std::string&)> fail = [&](const std::string& why) {
+    throw CheckpointError("cannot load " + std::string(format.what) + " " + std::string(name) +
+                          ": " + why);
+  };
+  check_length(bytes.size(), format, fail);
+  check_header(bytes.data(), bytes.size(), format, fail);
+  const std::span<const std::byte> all(bytes);
+  const auto stored_crc = read_le<std::uint32_t>(all.data() + all.size() - kTrailerBytes);
+  if (crc32(all.first(all.size() - kTrailerBytes)) != stored_crc) {
+    fail("checksum mismatch (the file is corrupted)");
+  }
+  SealedFile out;
+  out.version = read_le<std::uint32_t>(bytes.data() + 8);
+  out.bytes = std::move(bytes);
+  return out;
+}
+
 SealedFile read_sealed(const std::filesystem::path& path, const SealedFormat& format) {
   check_path(path, format.what);
   const std::string name = path.string();
-  auto fail = [&](const std::string& why) {
+  const std::function<void(const std::string&)> fail = [&](const std::string& why) {
     throw CheckpointError("cannot load " + std::string(format.what) + " " + name + ": " + why);
   };
   // O_NONBLOCK: opening a FIFO with no writer must not wait for one (it is refused below)
@@ -171,18 +227,14 @@ SealedFile read_sealed(const std::filesystem::path& path, const SealedFormat& fo
   if (::fstat(file.fd, &info) != 0) fail(std::string("cannot stat it: ") + std::strerror(errno));
   if (!S_ISREG(info.st_mode)) fail("it is " + file_kind(info.st_mode) + ", not a regular file");
   const std::uint64_t size = std::uint64_t(info.st_size);
-  if (size < kHeaderBytes + kTrailerBytes) {
-    fail("file is " + std::to_string(size) + " bytes, shorter than any " +
-         std::string(format.what));
-  }
+  check_length(size, format, fail);
   // Reads exactly [offset, offset + n): a file that changes size while read is refused.
-  SealedFile out;
-  out.bytes.resize(kHeaderBytes);
+  std::vector<std::byte> bytes(kHeaderBytes);
   auto read_into = [&](std::size_t offset, std::size_t n) {
     std::size_t done = 0;
     while (done < n) {
       const ssize_t got =
-          ::pread(file.fd, out.bytes.data() + offset + done, n - done, off_t(offset + done));
+          ::pread(file.fd, bytes.data() + offset + done, n - done, off_t(offset + done));
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) fail(std::string("read failed: ") + std::strerror(errno));
       if (got == 0) fail("it ended at byte " + std::to_string(offset + done) + " while read");
@@ -190,31 +242,10 @@ SealedFile read_sealed(const std::filesystem::path& path, const SealedFormat& fo
     }
   };
   read_into(0, kHeaderBytes);
-  if (std::memcmp(out.bytes.data(), format.magic.data(), format.magic.size()) != 0) {
-    fail("not an rmsprop " + std::string(format.what) + " (bad magic)");
-  }
-  out.version = read_le<std::uint32_t>(out.bytes.data() + 8);
-  if (out.version < format.oldest || out.version > format.newest) {
-    fail("unsupported format version " + std::to_string(out.version) + " (this build reads " +
-         std::to_string(format.oldest) + " to " + std::to_string(format.newest) + ")");
-  }
-  const auto reserved = read_le<std::uint32_t>(out.bytes.data() + 12);
-  if (reserved != 0)
-    fail("reserved header bytes 12-15 are " + std::to_string(reserved) + ", not 0");
-  const auto payload = read_le<std::uint64_t>(out.bytes.data() + 16);
-  const std::uint64_t held = size - kHeaderBytes - kTrailerBytes;
-  if (payload != held) {
-    fail("header says " + std::to_string(payload) + " payload bytes but the file holds " +
-         std::to_string(held) + " (truncated or extended)");
-  }
-  out.bytes.resize(std::size_t(size));
+  check_header(bytes.data(), size, format, fail);  // before reading what it declares
+  bytes.resize(std::size_t(size));
   read_into(kHeaderBytes, std::size_t(size) - kHeaderBytes);
-  const std::span<const std::byte> all(out.bytes);
-  const auto stored_crc = read_le<std::uint32_t>(all.data() + all.size() - kTrailerBytes);
-  if (crc32(all.first(all.size() - kTrailerBytes)) != stored_crc) {
-    fail("checksum mismatch (the file is corrupted)");
-  }
-  return out;
+  return open_sealed(std::move(bytes), format, name);
 }
 
 void write_file_atomically(const std::filesystem::path& path, std::span<const std::byte> bytes) {
@@ -268,6 +299,20 @@ void write_file_atomically(const std::filesystem::path& path, std::span<const st
 }
 
 void Optimizer::save(const std::filesystem::path& path) const {
+  write_file_atomically(path, save_to_memory());
+}
+
+void Optimizer::load(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  load_sealed(read_sealed(path, kOptimizerCheckpoint), name);
+}
+
+void Optimizer::load_from_memory(std::span<const std::byte> bytes, std::string_view name) {
+  load_sealed(open_sealed({bytes.begin(), bytes.end()}, kOptimizerCheckpoint, name),
+              std::string(name));
+}
+
+std::vector<std::byte> Optimizer::save_to_memory() const {
   Writer w;
   w.put(impl_->steps_taken);
   w.put(std::uint32_t(impl_->groups.size()));
@@ -295,13 +340,11 @@ void Optimizer::save(const std::filesystem::path& path) const {
       }
     }
   }
-  write_file_atomically(path, seal(kOptimizerCheckpoint, w.bytes()));
+  return seal(kOptimizerCheckpoint, w.bytes());
 }
 
-void Optimizer::load(const std::filesystem::path& path) {
-  const SealedFile file = read_sealed(path, kOptimizerCheckpoint);
+void Optimizer::load_sealed(const SealedFile& file, const std::string& name) {
   const std::uint32_t version = file.version;
-  const std::string name = path.string();
   auto fail = [&](const std::string& why) {
     throw CheckpointError("cannot load checkpoint " + name + ": " + why);
   };
@@ -320,7 +363,10 @@ void Optimizer::load(const std::filesystem::path& path) {
   for (std::size_t gi = 0; gi < num_groups; ++gi) {
     const Group& g = impl_->groups[gi];
     const auto num_pairs = r.get<std::uint32_t>("option count");
-    if (num_pairs > 1000) fail("implausible option count " + std::to_string(num_pairs));
+    if (num_pairs > 1000) {
+      fail("group " + std::to_string(gi) + " has an implausible option count " +
+           std::to_string(num_pairs) + " (byte " + std::to_string(r.file_offset() - 4) + ")");
+    }
     std::vector<std::pair<std::string, std::string>> pairs(num_pairs);
     for (auto& [key, value] : pairs) {
       key = r.get_string("option name");
@@ -383,6 +429,11 @@ void Optimizer::load(const std::filesystem::path& path) {
       if (mask > 15 || ((mask & kHasMaster) && !half)) {
         fail(at + " has an invalid buffer mask " + std::to_string(mask));
       }
+      // save() marks the buffers that hold values: an empty parameter has none to mark
+      if (p.size == 0 && mask != 0) {
+        fail(at + " has no elements but buffer mask " + std::to_string(mask) +
+             " (save writes 0 for it)");
+      }
       const std::size_t bytes = storage_bytes(s.state_dtype, p.size);
       if (mask & kHasSquareAvg) copy_buffer(r, s.square_avg, bytes, "square_avg");
       if (mask & kHasGradAvg) copy_buffer(r, s.grad_avg, bytes, "grad_avg");
@@ -390,7 +441,10 @@ void Optimizer::load(const std::filesystem::path& path) {
       if (mask & kHasMaster) copy_buffer(r, s.master, p.size * 4, "master weights");
     }
   }
-  if (!r.at_end()) fail("unexpected bytes after the last parameter");
+  if (!r.at_end()) {
+    fail(std::to_string(r.left()) + " unexpected bytes after the last parameter, from byte " +
+         std::to_string(r.file_offset()));
+  }
 
   // Nothing above changed the optimizer; now commit everything at once.
   for (std::size_t gi = 0; gi < num_groups; ++gi) {

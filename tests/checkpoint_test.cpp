@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "checkpoint_models.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "rmsprop/step_plan.hpp"
@@ -376,6 +377,70 @@ TEST_F(Checkpoint, OptionsNotAsSaveWritesThemAreRefused) {
   m.opt.load(path("good.ckpt"));
   m.opt.save(path("again.ckpt"));
   EXPECT_EQ(read(path("again.ckpt")), good);
+}
+
+TEST_F(Checkpoint, InMemoryBytesAreTheFileAndLoadTheSame) {
+  Model m;
+  m.steps(3);
+  m.opt.save(path("f.ckpt"));
+  const std::vector<std::byte> bytes = m.opt.save_to_memory();
+  const std::string file = read(path("f.ckpt"));
+  ASSERT_EQ(bytes.size(), file.size());
+  EXPECT_EQ(std::memcmp(bytes.data(), file.data(), file.size()), 0);
+  Model other;
+  other.opt.load_from_memory(bytes);
+  EXPECT_EQ(other.opt.save_to_memory(), bytes);
+  std::vector<std::byte> damaged = bytes;
+  damaged[30] ^= std::byte{1};
+  try {
+    other.opt.load_from_memory(damaged, "my-bytes");
+    ADD_FAILURE() << "a damaged checkpoint loaded";
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "cannot load checkpoint my-bytes: checksum mismatch (the file is corrupted)");
+  }
+}
+
+// The fuzzer's rules (fuzz/checkpoint_models.hpp: load_problem) over its seeds and every
+// single-bit flip before their checksum, the checksum made right again so that each flip
+// reaches the parser: refused with a reason and nothing changed, or saved back byte for byte.
+TEST(CheckpointCorpus, EveryCrcFixedBitFlipOfEverySeedIsRefusedWithAReasonOrRoundTrips) {
+  for (const auto& entry : fuzz::kModels) {
+    std::vector<std::byte> seed;
+    if (std::string_view(entry.name) == "version_one") {  // its seed is the recorded file
+      const std::string file =
+          Checkpoint::read(std::string(RMSPROP_RECORDED_DIR) + "/checkpoint-v1.ckpt");
+      ASSERT_FALSE(file.empty());
+      seed.resize(file.size());
+      std::memcpy(seed.data(), file.data(), file.size());
+    } else {
+      fuzz::Model source;
+      entry.build(source);
+      for (int step = 0; step < 3; ++step) source.fill_gradients(step), source.opt().step();
+      seed = source.opt().save_to_memory();
+    }
+    fuzz::Model target;
+    entry.build(target);
+    ASSERT_EQ(fuzz::load_problem(target, seed), "") << entry.name;
+    int accepted = 0, refused = 0;
+    for (std::size_t at = 0; at + 4 < seed.size(); ++at) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::vector<std::byte> flipped = seed;
+        flipped[at] ^= std::byte(1u << bit);
+        const std::uint32_t crc = crc32(std::span(flipped).first(flipped.size() - 4));
+        std::memcpy(flipped.data() + flipped.size() - 4, &crc, 4);
+        fuzz::Model fresh;
+        entry.build(fresh);
+        const std::vector<std::byte> before = fresh.opt().save_to_memory();
+        ASSERT_EQ(fuzz::load_problem(fresh, flipped), "")
+            << entry.name << ", byte " << at << ", bit " << bit;
+        (fresh.opt().save_to_memory() == before ? refused : accepted) += 1;
+      }
+    }
+    // both outcomes occur: flips in the buffers' values load, flips in the structure do not
+    EXPECT_GT(accepted, 0) << entry.name;
+    EXPECT_GT(refused, 0) << entry.name;
+  }
 }
 
 }  // namespace

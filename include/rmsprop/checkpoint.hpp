@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -68,6 +69,10 @@ inline constexpr std::size_t kSealedHeaderBytes = 24;  // payload offsets in mes
 // version this build reads, the size and the checksum. Throws CheckpointError naming the path
 // and what is wrong.
 SealedFile read_sealed(const std::filesystem::path& path, const SealedFormat& format);
+
+// The same checks on a whole file already in memory; `name` stands for the path in messages.
+SealedFile open_sealed(std::vector<std::byte> bytes, const SealedFormat& format,
+                       std::string_view name);
 
 // Writes `bytes` to `path` atomically (temp file + fsync + rename + fsync of the folder). What
 // is at `path` must be nothing or a regular file: a directory, device, FIFO or symbolic link

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -25,6 +26,8 @@
 #include "rmsprop/schedule.hpp"
 
 namespace rmsprop {
+
+struct SealedFile;  // checkpoint.hpp
 
 // A parameter buffer and its gradient, both `size` values of `dtype`. A null gradient means
 // "no gradient this step": the parameter is skipped and its step count does not advance.
@@ -116,10 +119,15 @@ class Optimizer {
   // and leaves the optimizer unchanged on any error.
   void save(const std::filesystem::path& path) const;
   void load(const std::filesystem::path& path);
+  // The same, with the whole file in memory (`name` stands for the path in messages): what
+  // save() would write, and load() from those bytes.
+  std::vector<std::byte> save_to_memory() const;
+  void load_from_memory(std::span<const std::byte> bytes, std::string_view name = "(memory)");
 
   struct Impl;
 
  private:
+  void load_sealed(const SealedFile& file, const std::string& name);
   std::unique_ptr<Impl> impl_;
 };
 
