@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <span>
 #include <sstream>
@@ -12,6 +13,7 @@
 #include "progress.hpp"
 #include "rmsprop/checkpoint.hpp"
 #include "rmsprop/error.hpp"
+#include "task_flags.hpp"
 
 namespace rmsprop::cli {
 namespace {
@@ -77,12 +79,42 @@ constexpr int kRecordFields = 7;
 
 std::vector<EpochRecord> history_of(const ::torch::Tensor& t) {
   std::vector<EpochRecord> out;
-  if (t.dim() != 2 || t.size(1) != kRecordFields) throw std::runtime_error("damaged history");
+  if (t.dim() != 2 || t.size(1) != kRecordFields || t.scalar_type() != ::torch::kDouble) {
+    throw std::runtime_error("its history is not a float64 table of " +
+                             std::to_string(kRecordFields) + " columns");
+  }
   auto a = t.accessor<double, 2>();
   for (std::int64_t i = 0; i < t.size(0); ++i) {
-    out.push_back({std::int64_t(a[i][0]), a[i][1], a[i][2], a[i][3], a[i][4], a[i][5], a[i][6]});
+    const double epoch = a[i][0];  // whole and in range before it becomes an integer
+    if (!(epoch >= 1 && epoch <= double(kMaxEpochs)) || epoch != std::floor(epoch)) {
+      throw std::runtime_error("its history's row " + std::to_string(i) + " has epoch " +
+                               std::to_string(epoch));
+    }
+    out.push_back({std::int64_t(epoch), a[i][1], a[i][2], a[i][3], a[i][4], a[i][5], a[i][6]});
   }
   return out;
+}
+
+// Module::load takes a saved tensor of any shape and dtype: the model's own must come back.
+void check_tensors(::torch::nn::Module& module, ::torch::serialize::InputArchive& archive,
+                   const std::string& prefix) {
+  auto check = [&](const std::string& name, const ::torch::Tensor& tensor, bool is_buffer) {
+    ::torch::Tensor saved;
+    archive.read(name, saved, is_buffer);
+    if (saved.sizes() != tensor.sizes() || saved.scalar_type() != tensor.scalar_type()) {
+      throw std::runtime_error(
+          "its " + prefix + name + " is " + c10::toString(saved.scalar_type()) + " of shape " +
+          c10::str(saved.sizes()) + ", the model's " + c10::toString(tensor.scalar_type()) +
+          " of shape " + c10::str(tensor.sizes()));
+    }
+  };
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) check(p.key(), p.value(), false);
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) check(b.key(), b.value(), true);
+  for (const auto& child : module.named_children()) {
+    ::torch::serialize::InputArchive child_archive;
+    archive.read(child.key(), child_archive);
+    check_tensors(*child.value(), child_archive, prefix + child.key() + ".");
+  }
 }
 
 void save_checkpoint(const std::filesystem::path& path, ::torch::nn::Sequential& model,
@@ -113,29 +145,35 @@ std::vector<EpochRecord> load_checkpoint(const std::filesystem::path& path,
   } catch (const CheckpointError& e) {
     throw std::runtime_error(std::string("--resume: ") + e.what());
   }
+  // A sealed file is one this program wrote, unless someone forged its checksum: what torch
+  // parses is still checked as untrusted, every error naming the file.
   try {
     const auto payload = file.payload();
     std::istringstream in(
         std::string(reinterpret_cast<const char*>(payload.data()), payload.size()));
     archive.load_from(in);
+    c10::IValue saved_print;
+    archive.read("fingerprint", saved_print);
+    if (!saved_print.isString()) throw std::runtime_error("its fingerprint is not text");
+    if (saved_print.toStringRef() != print) {
+      throw std::runtime_error("the checkpoint is of another run:\n  saved: " +
+                               saved_print.toStringRef() + "\n  now:   " + print);
+    }
+    archive.read("model", model_archive);
+    archive.read("optimizer", opt_archive);
+    ::torch::Tensor history;
+    archive.read("history", history);
+    std::vector<EpochRecord> records = history_of(history);
+    check_tensors(*model, model_archive, "");
+    model->load(model_archive);
+    opt.load(opt_archive);
+    return records;
   } catch (const c10::Error& e) {
     throw std::runtime_error("--resume " + path.string() + ": not a readable checkpoint (" +
                              e.what_without_backtrace() + ")");
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("--resume " + path.string() + ": " + e.what());
   }
-  c10::IValue saved_print;
-  archive.read("fingerprint", saved_print);
-  if (saved_print.toStringRef() != print) {
-    throw std::runtime_error("--resume " + path.string() +
-                             ": the checkpoint is of another run:\n  saved: " +
-                             saved_print.toStringRef() + "\n  now:   " + print);
-  }
-  archive.read("model", model_archive);
-  archive.read("optimizer", opt_archive);
-  model->load(model_archive);
-  opt.load(opt_archive);
-  ::torch::Tensor history;
-  archive.read("history", history);
-  return history_of(history);
 }
 
 std::string digest(::torch::nn::Sequential& model) {

@@ -3,10 +3,13 @@
 RMSPROP_CLI names the binary. RMSPROP_FULL_ACCURACY=1 adds the default run on the full data.
 """
 import gzip
+import io
 import json
 import os
 import subprocess
 import struct
+import zipfile
+import zlib
 
 import pytest
 
@@ -128,6 +131,67 @@ def test_resume_refuses_a_damaged_checkpoint(tmp_path):
         assert "resumed from" not in p.stdout
     (tmp_path / "bad.pt").write_bytes(good)
     run("train", *flags, "--out", tmp_path / "c", "--resume", tmp_path / "bad.pt")
+
+
+def reseal(file_bytes, payload):
+    """checkpoint.pt's envelope around another payload, its checksum made right (a forgery)."""
+    head = file_bytes[:16] + struct.pack("<Q", len(payload)) + payload
+    return head + struct.pack("<I", zlib.crc32(head))
+
+
+def test_resume_checks_a_forged_checkpoint_as_untrusted(tmp_path):
+    flags = [*SMALL, "--model", "logreg", "--epochs", "2", "--no-plots"]
+    run("train", *flags, "--out", tmp_path / "a", "--stop-after", "1")
+    good = (tmp_path / "a" / "checkpoint.pt").read_bytes()
+    payload = good[24:-4]
+    # bytes changed inside the torch archive, the checksum forged to match: resumed (a weight's
+    # or a loss's value changed) or refused naming the file, never a crash
+    for i in [len(payload) * k // 24 for k in range(24)] + [len(payload) - 1]:
+        bad = bytearray(payload)
+        bad[i] ^= 0xFF
+        (tmp_path / "forged.pt").write_bytes(reseal(good, bytes(bad)))
+        p = run("train", *flags, "--out", tmp_path / f"f{i}", "--resume", tmp_path / "forged.pt",
+                check=False)
+        assert p.returncode >= 0, (i, p.returncode, p.stderr)  # no signal
+        # (run() reads the output as UTF-8: a forged fingerprint's bytes come escaped)
+        resumed = "resumed from" in p.stdout  # it may then diverge: a weight's value changed
+        assert resumed or "--resume " + str(tmp_path / "forged.pt") in p.stderr, (i, p.stderr)
+    # a well-formed archive with values no run writes: each refused by name
+    torch = pytest.importorskip("torch")
+    with zipfile.ZipFile(io.BytesIO(payload)) as z:
+        assert any(n.endswith("data.pkl") for n in z.namelist())
+    module = torch.jit.load(io.BytesIO(payload))
+    history = module.history.clone()
+    *owner_path, weight = next(n for n, _ in module.model.named_parameters()).split(".")
+
+    def epochs(value):
+        return history.clone().index_fill_(1, torch.tensor([0]), value)
+
+    def set_weight(m, value):
+        owner = m.model
+        for part in owner_path:
+            owner = getattr(owner, part)
+        owner._c.setattr(weight, value)
+
+    cases = {
+        "epoch nan": lambda m: m._c.setattr("history", epochs(float("nan"))),
+        "epoch 1e300": lambda m: m._c.setattr("history", epochs(1e300)),
+        "history float32": lambda m: m._c.setattr("history", history.float()),
+        "weight shape": lambda m: set_weight(m, torch.zeros(3, 3)),
+    }
+    expected = {"epoch nan": "history's row 0 has epoch nan",
+                "epoch 1e300": "history's row 0 has epoch",
+                "history float32": "history is not a float64 table",
+                "weight shape": "of shape [3, 3], the model's"}
+    for name, change in cases.items():
+        m = torch.jit.load(io.BytesIO(payload))
+        change(m)
+        buffer = io.BytesIO()
+        torch.jit.save(m, buffer)
+        (tmp_path / "crafted.pt").write_bytes(reseal(good, buffer.getvalue()))
+        p = run("train", *flags, "--out", tmp_path / "c", "--resume", tmp_path / "crafted.pt",
+                check=False)
+        assert p.returncode > 0 and expected[name] in p.stderr, (name, p.stderr)
 
 
 def test_every_model_and_backend(tmp_path):
