@@ -241,6 +241,29 @@ TEST(TorchArchive, AMismatchedArchiveIsRefusedByNameAndChangesNothing) {
   }
 }
 
+// Options no optimizer would hold, saved past their check (core() is mutable): refused by
+// name as a CheckpointError, like every other damaged archive.
+TEST(TorchArchive, SavedOptionsOutOfRangeAreRefusedByName) {
+  auto params = make_params();
+  auto source = make_ours(params);
+  run(*source, params, 0, 1);
+  static_cast<rmsprop::torch::RMSpropOptions&>(source->param_groups()[1].options()).core().alpha =
+      -1;
+  std::stringstream archive;
+  ::torch::save(*source, archive);
+  auto target = make_ours(params);
+  const auto lr = target->param_groups()[0].options().get_lr();
+  try {
+    ::torch::load(*target, archive);
+    ADD_FAILURE() << "loaded";
+  } catch (const rmsprop::CheckpointError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "optimizer archive: invalid option alpha=-1: must be finite and >= 0");
+  }
+  EXPECT_EQ(target->param_groups()[0].options().get_lr(), lr);
+  EXPECT_TRUE(target->state().empty());
+}
+
 // Options given with a group stay the group's (libtorch after 2.6 rebuilds them from the
 // defaults in Optimizer::add_param_group for optimizers it does not know).
 TEST(TorchArchive, AGroupsOwnOptionsAreKeptWhenAdded) {

@@ -421,6 +421,8 @@ void RMSprop::load(::torch::serialize::InputArchive& archive) {
     ::torch::optim::detail::serialize<RMSpropOptions>(groups_archive, saved_groups);
   } catch (const c10::Error& e) {
     throw CheckpointError(std::string("optimizer archive: ") + e.what_without_backtrace());
+  } catch (const InvalidOption& e) {  // a group's saved options (RMSpropOptions::serialize)
+    throw CheckpointError(std::string("optimizer archive: ") + e.what());
   }
 
   const auto& groups = param_groups();
@@ -437,7 +439,11 @@ void RMSprop::load(::torch::serialize::InputArchive& archive) {
                             std::to_string(keys.size()) + " parameters; this optimizer's has " +
                             std::to_string(params.size()));
     }
-    static_cast<const RMSpropOptions&>(*saved_groups[gi].second).core().validate();
+    try {
+      static_cast<const RMSpropOptions&>(*saved_groups[gi].second).core().validate();
+    } catch (const InvalidOption& e) {
+      throw CheckpointError("optimizer archive: group " + std::to_string(gi) + ": " + e.what());
+    }
     for (std::size_t i = 0; i < params.size(); ++i) {
       const auto found = saved_state.find(saved_key(keys[i]));
       if (found == saved_state.end()) continue;  // saved before its first step
