@@ -23,7 +23,8 @@
 
 namespace rmsprop::fuzz {
 
-// Buffers and the optimizer over them; members stay where they are (held by unique_ptr).
+// Buffers and the optimizer over them; buffers stay where they are when a Model moves (each is
+// held by a pointer), so the Params and gradient fills keep pointing at them.
 class Model {
  public:
   template <class T>
