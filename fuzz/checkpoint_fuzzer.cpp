@@ -37,7 +37,6 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
   if (seed % 8 == 0 || size < kHeader + kTrailer) return size;
   const std::uint64_t payload = size - kHeader - kTrailer;
   std::memcpy(data + 16, &payload, 8);
-  const std::uint32_t crc = rmsprop::crc32(std::as_bytes(std::span(data, size - kTrailer)));
-  std::memcpy(data + size - kTrailer, &crc, 4);
+  rmsprop::fuzz::rewrite_crc(std::as_writable_bytes(std::span(data, size)));
   return size;
 }

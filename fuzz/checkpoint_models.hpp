@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -121,6 +122,13 @@ inline constexpr NamedModel kModels[] = {{"mixed_precision", mixed_precision},
                                          {"half_precision", half_precision},
                                          {"eight_bit", eight_bit},
                                          {"version_one", version_one}};
+
+// Rewrites a sealed file's CRC-32 trailer over its bytes, so that a deliberate edit gets past
+// the checksum and reaches the parser.
+inline void rewrite_crc(std::span<std::byte> file) {
+  const std::uint32_t crc = crc32(file.first(file.size() - 4));
+  std::memcpy(file.data() + file.size() - 4, &crc, 4);
+}
 
 // What a load of `input` into `model` must do, or "" when it did:
 //  - a refusal is a CheckpointError whose message gives a reason after "cannot load

@@ -170,9 +170,7 @@ std::string load_error(Optimizer& opt, const fs::path& p) {
 
 // Rewrites the checksum so that a deliberate edit gets past it and reaches the later checks.
 std::string with_valid_crc(std::string bytes) {
-  const std::uint32_t crc =
-      crc32(std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size() - 4));
-  std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+  fuzz::rewrite_crc(std::span(reinterpret_cast<std::byte*>(bytes.data()), bytes.size()));
   return bytes;
 }
 
@@ -427,8 +425,7 @@ TEST(CheckpointCorpus, EveryCrcFixedBitFlipOfEverySeedIsRefusedWithAReasonOrRoun
       for (int bit = 0; bit < 8; ++bit) {
         std::vector<std::byte> flipped = seed;
         flipped[at] ^= std::byte(1u << bit);
-        const std::uint32_t crc = crc32(std::span(flipped).first(flipped.size() - 4));
-        std::memcpy(flipped.data() + flipped.size() - 4, &crc, 4);
+        fuzz::rewrite_crc(flipped);
         fuzz::Model fresh;
         entry.build(fresh);
         const std::vector<std::byte> before = fresh.opt().save_to_memory();
