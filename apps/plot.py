@@ -8,6 +8,8 @@
   plot.py rosenbrock CSV OUT_PNG NAMES          trajectories on the contours, distance per step
   plot.py linreg CSV OUT_PNG TITLE              test points and the fitted line
   plot.py tune CSV OUT_PNG TITLE                validation loss over the searched options
+  plot.py study TUNE_JSON OUT_DIR               a TPE study: tune-history.png, tune-curves.png,
+                                               tune-slice.png, tune-map.png (two numeric options)
 """
 import csv
 import sys
@@ -195,8 +197,115 @@ def tune(csv_path, out_png, title):
     plt.close(fig)
 
 
+def number(text):
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def save_log_loss(fig, ax, xlabel, ylabel, title, out_png):
+    """A loss (log scale) over whole numbers (trials, epochs), with its legend, saved."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def study(json_path, out_dir):
+    """What a person looks at in a TPE study: how the search converged (history), which trials
+    the pruner stopped and when (curves), the loss over each option (slice) and over the first
+    two numeric options (map)."""
+    import json
+    import os
+    with open(json_path) as f:
+        doc = json.load(f)
+    trials = sorted(doc["trials"], key=lambda t: t["trial"])
+    done = [t for t in trials if t["state"] == "complete"]
+    pruned = [t for t in trials if t["state"] == "pruned"]
+    best = doc["best"]
+    model = best.get("model", "")
+    label = ", ".join(f"{p}={best[p] if number(best[p]) is None else f'{number(best[p]):.4g}'}"
+                      for p in doc["parameters"])
+    title = f"TPE search{' on ' + model if model else ''}\nbest: {label} (val loss {best['val_loss']:.4g})"
+    path = lambda name: os.path.join(out_dir, name)  # noqa: E731
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([t["trial"] for t in done], [t["val_loss"] for t in done], label="finished", s=30)
+    if pruned:
+        ax.scatter([t["trial"] for t in pruned], [t["val_loss"] for t in pruned], marker="x",
+                   c="tab:red", label="pruned (last epoch's loss)", s=30)
+    running, xs, ys = float("inf"), [], []
+    for t in trials:
+        if t["state"] == "complete":
+            running = min(running, t["val_loss"])
+        if running < float("inf"):
+            xs.append(t["trial"])
+            ys.append(running)
+    ax.step(xs, ys, where="post", c="k", label="best so far")
+    save_log_loss(fig, ax, "trial", "final validation loss", title, path("tune-history.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for t in done + pruned:
+        curve = [v for v in t["val_losses"] if v is not None]
+        style = dict(c="tab:red", ls="--", alpha=0.7) if t["state"] == "pruned" else \
+            dict(c="tab:blue", alpha=0.5)
+        ax.plot(range(1, len(curve) + 1), curve, **style)
+    ax.plot([], [], c="tab:blue", label="finished")
+    ax.plot([], [], c="tab:red", ls="--", label="pruned")
+    save_log_loss(fig, ax, "epoch", "validation loss", title, path("tune-curves.png"))
+
+    params = doc["parameters"]
+    fig, axes = plt.subplots(1, len(params), figsize=(4.5 * len(params) + 1, 4.2), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    for ax, p in zip(axes[0], params):
+        values = [number(t[p]) for t in done]
+        numeric = all(v is not None for v in values)
+        xs = values if numeric else [t[p] for t in done]
+        points = ax.scatter(xs, [t["val_loss"] for t in done], c=[t["trial"] for t in done],
+                            cmap="viridis", s=30)
+        if numeric and values and min(values) > 0 and max(values) / min(values) > 10:
+            ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(p)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("final validation loss")
+    fig.colorbar(points, ax=axes[0].tolist(), label="trial")
+    fig.suptitle(title)
+    fig.savefig(path("tune-slice.png"), dpi=110)
+    plt.close(fig)
+
+    numeric = [p for p in params if all(number(t[p]) is not None for t in done)]
+    pair = ["lr", "alpha"] if {"lr", "alpha"} <= set(numeric) else numeric[:2]
+    if len(pair) == 2 and done:
+        x, y = ([number(t[p]) for t in done] for p in pair)
+        fig, ax = plt.subplots(figsize=(7, 5))
+        points = ax.scatter(x, y, c=[t["val_loss"] for t in done], cmap="viridis_r", s=60,
+                            norm=matplotlib.colors.LogNorm())
+        ax.scatter([number(best[pair[0]])], [number(best[pair[1]])], marker="*", s=300,
+                   c="red", label="best")
+        for axis, values in (("x", x), ("y", y)):
+            if min(values) > 0 and max(values) / min(values) > 10:
+                getattr(ax, f"set_{axis}scale")("log")
+        ax.set_xlabel(pair[0])
+        ax.set_ylabel(pair[1])
+        ax.legend()
+        fig.colorbar(points, label="final validation loss")
+        ax.set_title(title)
+        fig.tight_layout()
+        fig.savefig(path("tune-map.png"), dpi=110)
+        plt.close(fig)
+
+
 MODES = {"curves": (curves, 3), "compare": (compare, 3), "series": (series, 7),
-         "rosenbrock": (rosenbrock, 3), "linreg": (linreg, 3), "tune": (tune, 3)}
+         "rosenbrock": (rosenbrock, 3), "linreg": (linreg, 3), "tune": (tune, 3),
+         "study": (study, 2)}
 
 
 def main(argv):

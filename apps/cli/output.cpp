@@ -116,21 +116,24 @@ std::string quoted(const std::string& text) {
   return out + "'";
 }
 
-std::filesystem::path plot_script() {
-  if (const char* env = std::getenv("RMSPROP_PLOT_SCRIPT")) return env;
-  for (std::filesystem::path candidate :
-       {RMSPROP_PLOT_SCRIPT_SOURCE, RMSPROP_PLOT_SCRIPT_INSTALLED}) {
-    if (std::filesystem::exists(candidate)) return candidate;
-  }
-  return RMSPROP_PLOT_SCRIPT_SOURCE;
-}
-
 }  // namespace
 
-bool plot(const std::vector<std::string>& arguments) {
+std::string python_interpreter() {
   const char* python = std::getenv("RMSPROP_PYTHON");
-  std::string command =
-      quoted(python ? python : RMSPROP_DEFAULT_PYTHON) + " " + quoted(plot_script().string());
+  return python ? python : RMSPROP_DEFAULT_PYTHON;
+}
+
+std::filesystem::path app_script(const std::string& file) {
+  for (std::filesystem::path folder : {RMSPROP_SCRIPTS_SOURCE, RMSPROP_SCRIPTS_INSTALLED}) {
+    if (std::filesystem::exists(folder / file)) return folder / file;
+  }
+  return std::filesystem::path(RMSPROP_SCRIPTS_SOURCE) / file;
+}
+
+bool plot(const std::vector<std::string>& arguments) {
+  const char* script = std::getenv("RMSPROP_PLOT_SCRIPT");
+  std::string command = quoted(python_interpreter()) + " " +
+                        quoted(script ? std::string(script) : app_script("plot.py").string());
   for (const std::string& a : arguments) {
     command += ' ';  // not " " + quoted(a): GCC 12 warns falsely (-Wrestrict, PR 105651)
     command += quoted(a);

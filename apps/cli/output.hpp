@@ -22,6 +22,12 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& documen
 void write_epochs_csv(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, TrainResult>>& runs, bool classify);
 
+// The Python that runs the CLI's scripts: $RMSPROP_PYTHON, else Debian's (RMSPROP_PYTHON at
+// build time) — the one with matplotlib, torch and Optuna.
+std::string python_interpreter();
+// One of apps/*.py: from the source tree when it is there, else where `install` put it.
+std::filesystem::path app_script(const std::string& file);
+
 // Runs apps/plot.py with Debian's Python (matplotlib). Returns false, after printing why to
 // stderr, when it cannot (the results are written anyway).
 bool plot(const std::vector<std::string>& arguments);

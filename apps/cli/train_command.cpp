@@ -1,3 +1,5 @@
+#include <fcntl.h>
+
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -6,6 +8,7 @@
 #include "commands.hpp"
 #include "optimizer_flags.hpp"
 #include "output.hpp"
+#include "rmsprop/error.hpp"
 #include "task_flags.hpp"
 
 namespace rmsprop::cli {
@@ -17,7 +20,27 @@ struct TrainFlags {
   OptimizerFlags optimizer;
   std::string resume;
   std::int64_t stop_after = 0;
+  int report_fd = -1;
 };
+
+// One JSON line per epoch on an inherited descriptor: `rmsprop tune` reads them to prune.
+std::function<void(const EpochRecord&)> epoch_reporter(int fd) {
+  const int mode = fcntl(fd, F_GETFL);
+  if (mode == -1 || (mode & O_ACCMODE) == O_RDONLY) {
+    throw InvalidOption("--report-fd " + std::to_string(fd) +
+                        ": not a file descriptor open for writing");
+  }
+  std::FILE* out = fdopen(fd, "w");
+  if (!out) throw InvalidOption("--report-fd " + std::to_string(fd) + ": cannot be opened");
+  return [out](const EpochRecord& r) {
+    const nlohmann::json line = {{"epoch", r.epoch},
+                                 {"train_loss", r.train_loss},
+                                 {"val_loss", r.val_loss},
+                                 {"val_accuracy", r.val_accuracy}};
+    std::fprintf(out, "%s\n", line.dump().c_str());
+    std::fflush(out);
+  };
+}
 
 void run_train(const TrainFlags& f) {
   TrainSettings s = f.task.settings();
@@ -25,6 +48,7 @@ void run_train(const TrainFlags& f) {
   s.backend = f.optimizer.backend;
   s.resume = f.resume;
   s.stop_after = f.stop_after;
+  if (f.report_fd >= 0) s.on_epoch = epoch_reporter(f.report_fd);
   const auto dir = make_run_folder(f.task.out, "train");
   const Dataset data = f.task.load();
   s.checkpoint = dir / "checkpoint.pt";
@@ -93,6 +117,11 @@ void add_train_command(CLI::App& app) {
                   "Stop after N epochs of this invocation (as if interrupted; --resume goes on)")
       ->check(CLI::NonNegativeNumber)
       ->group("Task");
+  cmd->add_option("--report-fd", flags->report_fd,
+                  "Write one JSON line per epoch (epoch, train_loss, val_loss, val_accuracy) to "
+                  "this open file descriptor (how `rmsprop tune` follows its trials)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Output");
   cmd->callback([flags] { run_train(*flags); });
 }
 

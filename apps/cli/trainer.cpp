@@ -278,6 +278,7 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
                    r.val_loss, r.seconds);
     }
     std::fflush(log);
+    if (s.on_epoch) s.on_epoch(r);
     if (!s.checkpoint.empty()) save_checkpoint(s.checkpoint, model, *opt, result.epochs, print);
     ++ran;
   }

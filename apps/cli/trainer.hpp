@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "rmsprop/options.hpp"
 
 namespace rmsprop::cli {
+
+struct EpochRecord;
 
 struct TrainSettings {
   ModelSpec model;
@@ -26,6 +29,8 @@ struct TrainSettings {
   std::int64_t stop_after = 0;       // stop after this many epochs of this invocation (0: never)
   bool progress = false;
   std::string label = "train";  // progress bar label
+  // Called after each epoch's validation, before its checkpoint (`tune` prunes on it).
+  std::function<void(const EpochRecord&)> on_epoch;
 };
 
 struct EpochRecord {

@@ -1,10 +1,6 @@
-// rmsprop tune: a grid or random search over optimizer options on a `train` task. Each trial
-// is its own `rmsprop train` process (libtorch's seeds and thread pool are per process, so
-// trials run side by side and stay deterministic), `--jobs` at a time.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+// rmsprop tune: a grid, random or TPE (tpe_search.cpp) search over optimizer options on a
+// `train` task. Each trial is its own `rmsprop train` process (libtorch's seeds and thread pool
+// are per process, so trials run side by side and stay deterministic), `--jobs` at a time.
 
 #include <cmath>
 #include <cstdio>
@@ -13,15 +9,17 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "commands.hpp"
 #include "optimizer_flags.hpp"
 #include "output.hpp"
 #include "rmsprop/error.hpp"
+#include "search_space.hpp"
 #include "task_flags.hpp"
-
-extern char** environ;
+#include "tpe_search.hpp"
+#include "trial_pool.hpp"
 
 namespace rmsprop::cli {
 namespace {
@@ -29,40 +27,27 @@ namespace {
 struct TuneFlags {
   TaskFlags task;
   OptimizerFlags optimizer;
-  std::vector<std::string> grid, ranges;
-  int random = 0, jobs = 0;
+  std::vector<std::string> grid, space, ranges;  // --range: --space's older name
+  std::string search, pruner = "median", study, resume;
+  int random = 0, trials = 0, jobs = 0;
   std::uint64_t search_seed = 1;
 };
 
 using Setting = std::vector<std::pair<std::string, std::string>>;  // option name, value text
 
-std::pair<std::string, std::string> split(const std::string& spec, const char* flag) {
-  const auto eq = spec.find('=');
-  if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-    throw InvalidOption(std::string(flag) + " '" + spec + "': expected NAME=...");
-  }
-  // the canonical name (rho -> alpha); unknown names are refused here
-  const std::string name(option_info(spec.substr(0, eq)).name);
-  return {name, spec.substr(eq + 1)};
-}
-
 std::vector<Setting> grid_settings(const std::vector<std::string>& specs) {
   std::vector<Setting> out = {{}};
   for (const std::string& spec : specs) {
-    const auto [name, list] = split(spec, "--grid");
-    std::vector<std::string> values;
-    for (std::size_t at = 0; at <= list.size();) {
-      const std::size_t comma = std::min(list.find(',', at), list.size());
-      values.push_back(list.substr(at, comma - at));
-      at = comma + 1;
+    const Dimension d = parse_dimension(spec, "--grid");
+    if (d.is_range()) {
+      throw InvalidOption("--grid '" + spec + "': a grid takes a list (NAME=V1,V2,...); " +
+                          "search a range with --random N or --search tpe");
     }
     std::vector<Setting> next;
     for (const Setting& s : out) {
-      for (const std::string& v : values) {
-        Options check;
-        check.set(name, v);  // refuse a bad value before running anything
+      for (const std::string& v : d.choices) {
         Setting t = s;
-        t.emplace_back(name, v);
+        t.emplace_back(d.name, v);
         next.push_back(t);
       }
     }
@@ -71,42 +56,29 @@ std::vector<Setting> grid_settings(const std::vector<std::string>& specs) {
   return out;
 }
 
+// Ranges uniform (in log(value) for :log), lists one value each with equal chance.
 std::vector<Setting> random_settings(const std::vector<std::string>& specs, int count,
                                      std::uint64_t seed) {
-  struct Range {
-    std::string name;
-    double lo, hi;
-    bool log;
-  };
-  std::vector<Range> ranges;
-  for (const std::string& spec : specs) {
-    const auto [name, text] = split(spec, "--range");
-    if (option_info(name).kind != OptionKind::number) {
-      throw InvalidOption("--range '" + spec + "': " + name +
-                          " is not a number option; give its values with --grid");
-    }
-    Range r{name, 0, 0, false};
-    char scale[8] = "";
-    if (std::sscanf(text.c_str(), "%lf:%lf:%7s", &r.lo, &r.hi, scale) < 2 || !(r.lo < r.hi) ||
-        (scale[0] && std::string(scale) != "log") || (std::string(scale) == "log" && r.lo <= 0)) {
-      throw InvalidOption("--range '" + spec +
-                          "': expected NAME=LO:HI or NAME=LO:HI:log (LO < HI)");
-    }
-    r.log = std::string(scale) == "log";
-    ranges.push_back(r);
-  }
+  std::vector<Dimension> dims;
+  for (const std::string& spec : specs) dims.push_back(parse_dimension(spec, "--range"));
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   std::vector<Setting> out;
   for (int k = 0; k < count; ++k) {
     Setting s;
-    for (const Range& r : ranges) {
+    for (const Dimension& d : dims) {
       const double u = unit(rng);
-      const double v = r.log ? std::exp(std::log(r.lo) + u * (std::log(r.hi) - std::log(r.lo)))
-                             : r.lo + u * (r.hi - r.lo);
+      if (!d.is_range()) {
+        s.emplace_back(
+            d.name,
+            d.choices[std::min(d.choices.size() - 1, std::size_t(u * double(d.choices.size())))]);
+        continue;
+      }
+      const double v = d.log ? std::exp(std::log(d.lo) + u * (std::log(d.hi) - std::log(d.lo)))
+                             : d.lo + u * (d.hi - d.lo);
       char text[32];
       std::snprintf(text, sizeof text, "%.4g", v);
-      s.emplace_back(r.name, text);
+      s.emplace_back(d.name, text);
     }
     out.push_back(s);
   }
@@ -114,7 +86,7 @@ std::vector<Setting> random_settings(const std::vector<std::string>& specs, int 
 }
 
 // The `rmsprop train` arguments that reproduce the task and the base optimizer.
-std::vector<std::string> train_arguments(const TuneFlags& f, int threads) {
+std::vector<std::string> train_arguments(const TuneFlags& f) {
   const TaskFlags& t = f.task;
   std::string hidden;
   for (auto w : t.model.hidden) hidden += (hidden.empty() ? "" : ",") + std::to_string(w);
@@ -139,8 +111,6 @@ std::vector<std::string> train_arguments(const TuneFlags& f, int threads) {
                                 std::to_string(t.train_limit),
                                 "--test-limit",
                                 std::to_string(t.test_limit),
-                                "--threads",
-                                std::to_string(threads),
                                 "--no-plots",
                                 "--no-progress",
                                 "--backend",
@@ -155,49 +125,80 @@ std::vector<std::string> train_arguments(const TuneFlags& f, int threads) {
 struct Trial {
   Setting setting;
   std::filesystem::path dir;
-  pid_t pid = 0;
   int status = -1;
   nlohmann::json result;  // metrics.json when it finished
 };
 
-pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(rc));
-  return pid;
+// The search the flags ask for: --search, else the one --grid or --random implies.
+std::string search_kind(const TuneFlags& f) {
+  if (!f.search.empty()) return f.search;
+  if (!f.grid.empty()) return "grid";
+  if (f.random > 0 || !f.space.empty()) return "random";
+  throw InvalidOption(
+      "give --grid NAME=V1,V2,... (a grid), --random N with --range NAME=LO:HI[:log] (a random "
+      "search) or --search tpe --trials N with --space NAME=LO:HI[:log] (a TPE search)");
 }
 
-std::string last_line(const std::filesystem::path& log) {
-  std::ifstream in(log);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
+void run_tune(TuneFlags& f, const CLI::App& cmd) {
+  f.space.insert(f.space.end(), f.ranges.begin(), f.ranges.end());
+  if (!f.resume.empty()) {
+    for (const CLI::Option* o : cmd.get_options()) {
+      static const std::set<std::string> allowed = {"--resume",  "--trials",   "--jobs",
+                                                    "--threads", "--no-plots", "--search"};
+      const std::string name = o->get_lnames().empty() ? "" : "--" + o->get_lnames().front();
+      if (o->count() > 0 && !allowed.count(name)) {
+        throw InvalidOption("--resume " + f.resume + " continues its study as it was set up; " +
+                            name +
+                            " cannot be changed (only --trials, --jobs, --threads, --no-plots)");
+      }
+    }
+    f.search = "tpe";
   }
-  return last;
-}
-
-void run_tune(TuneFlags& f) {
-  if (f.grid.empty() == f.ranges.empty()) {
-    throw InvalidOption(
-        "give --grid NAME=V1,V2,... (a grid) or --range NAME=LO:HI[:log] with "
-        "--random N (a random search)");
+  const std::string search = search_kind(f);
+  if (search == "tpe") {
+    if (!f.grid.empty() || f.random > 0) {
+      throw InvalidOption("--search tpe takes its space from --space, its count from --trials");
+    }
+    TpeSearch s;
+    if (f.resume.empty()) {
+      if (f.space.empty()) throw InvalidOption("--search tpe needs --space NAME=LO:HI[:log] ...");
+      if (f.trials < 1) throw InvalidOption("--search tpe needs --trials N (N >= 1)");
+      if (!(f.task.val_fraction > 0)) {
+        throw InvalidOption("--search tpe minimizes the validation loss: --val-fraction " +
+                            number_text(f.task.val_fraction) + " holds none out");
+      }
+      f.optimizer.resolve(default_rmsprop());  // refuse bad base options before the study
+      s.train = train_arguments(f);
+    }
+    s.space = f.space;
+    s.epochs = f.task.epochs;
+    s.trials = f.trials, s.jobs = f.jobs, s.threads = f.task.threads;
+    s.seed = f.search_seed, s.pruner = f.pruner;
+    s.study = f.study, s.out = f.task.out, s.resume = f.resume, s.plots = f.task.plots;
+    run_tpe_search(s);
+    return;
   }
-  if (!f.ranges.empty() && f.random <= 0) {
+  if (!f.study.empty() || (f.trials > 0 && search == "grid")) {
+    throw InvalidOption(std::string(f.study.empty() ? "--trials" : "--study") +
+                        " belongs to --search tpe (a " + search + " search has no study)");
+  }
+  if (search == "grid" && (!f.space.empty() || f.random > 0)) {
+    throw InvalidOption("a grid search takes --grid only (not --range/--space or --random)");
+  }
+  if (search == "random" && !f.grid.empty()) {
+    throw InvalidOption("a random search takes --range (or --space), not --grid");
+  }
+  const int count = f.random > 0 ? f.random : f.trials;
+  if (search == "random" && count <= 0) {
     throw InvalidOption("--range needs --random N (N >= 1 trials)");
+  }
+  if (search == "random" && f.space.empty()) {
+    throw InvalidOption("--random N needs --range NAME=LO:HI[:log] (what to search)");
   }
   // refuse bad base options before starting anything, as the trials' train will resolve them
   f.optimizer.resolve(default_rmsprop());
   std::vector<Setting> settings =
-      f.grid.empty() ? random_settings(f.ranges, f.random, f.search_seed) : grid_settings(f.grid);
+      search == "grid" ? grid_settings(f.grid) : random_settings(f.space, count, f.search_seed);
   const auto dir = make_run_folder(f.task.out, "tune");
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
   const int jobs = f.jobs > 0 ? f.jobs : std::min<int>(cores, int(settings.size()));
@@ -215,38 +216,36 @@ void run_tune(TuneFlags& f) {
   std::printf("tune: %zu trials, %d at a time, %d threads each; results in %s\n", trials.size(),
               jobs, threads, dir.c_str());
   std::fflush(stdout);
-  std::size_t next = 0, running = 0, done = 0;
+  TrialPool pool;
+  std::size_t next = 0, done = 0;
   while (done < trials.size()) {
-    while (running < std::size_t(jobs) && next < trials.size()) {
-      Trial& t = trials[next++];
+    while (pool.running() < std::size_t(jobs) && next < trials.size()) {
+      Trial& t = trials[next];
       std::filesystem::create_directories(t.dir);
-      std::vector<std::string> args = train_arguments(f, threads);
+      std::vector<std::string> args = train_arguments(f);
       args.insert(args.begin(), self);
       for (const auto& [name, value] : t.setting) args.insert(args.end(), {flag_of(name), value});
-      args.insert(args.end(), {"--out", t.dir.string()});
-      t.pid = spawn(args, t.dir / "train.log");
-      ++running;
+      args.insert(args.end(), {"--threads", std::to_string(threads), "--out", t.dir.string()});
+      pool.start(next++, args, t.dir / "train.log");
     }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    for (Trial& t : trials) {
-      if (t.pid != pid || t.status != -1) continue;
-      t.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      if (t.status == 0) {
-        std::ifstream in(t.dir / "metrics.json");
-        t.result = nlohmann::json::parse(in);
-      }
-      --running, ++done;
-      std::string text;
-      for (const auto& [name, value] : t.setting) text += " " + name + "=" + value;
-      std::printf(
-          "[%zu/%zu]%s: %s\n", done, trials.size(), text.c_str(),
-          t.status == 0
-              ? ("val loss " + std::to_string(t.result["epochs"].back()["val_loss"].get<double>()))
-                    .c_str()
-              : ("failed: " + last_line(t.dir / "train.log")).c_str());
-      std::fflush(stdout);
+    const TrialPool::Event e = pool.next();
+    if (!e.ended) continue;  // epochs matter to the TPE search's pruner only
+    Trial& t = trials[e.trial];
+    t.status = e.exit_code;
+    if (t.status == 0) {
+      std::ifstream in(t.dir / "metrics.json");
+      t.result = nlohmann::json::parse(in);
     }
+    ++done;
+    std::string text;
+    for (const auto& [name, value] : t.setting) text += " " + name + "=" + value;
+    std::printf(
+        "[%zu/%zu]%s: %s\n", done, trials.size(), text.c_str(),
+        t.status == 0
+            ? ("val loss " + std::to_string(t.result["epochs"].back()["val_loss"].get<double>()))
+                  .c_str()
+            : ("failed: " + failure_line(t.dir / "train.log")).c_str());
+    std::fflush(stdout);
   }
   // Results, best first (lowest final validation loss; failed trials last).
   std::vector<const Trial*> order;
@@ -290,7 +289,7 @@ void run_tune(TuneFlags& f) {
                       : std::to_string(test["accuracy"].get<double>()).substr(0, 6).c_str());
     } else {
       csv << ",,,,failed\n";
-      row["failed"] = last_line(t->dir / "train.log");
+      row["failed"] = failure_line(t->dir / "train.log");
       std::printf("%10s\n", "failed");
     }
     doc["trials"].push_back(row);
@@ -317,26 +316,55 @@ void add_tune_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "tune",
       "Search optimizer options on a train task: a grid (--grid lr=1e-4,1e-3,1e-2 --grid "
-      "rho=0.9,0.99) or a random search (--random 20 --range lr=1e-5:1e-1:log --range "
-      "rho=0.8:0.999); trials run in parallel, each a deterministic `rmsprop train`; writes "
-      "tune.csv, tune.json and a heat map (tune.png) and reports the best setting (lowest "
-      "final validation loss)");
+      "rho=0.9,0.99), a random search (--random 20 --range lr=1e-5:1e-1:log) or a Bayesian "
+      "one (--search tpe --trials 30 --space lr=1e-5:1e-1:log --space rho=0.8:0.999 --space "
+      "centered=true,false: Optuna's TPE with a median pruner, the study in SQLite, "
+      "--resume DIR after an interruption); trials run in parallel, each a deterministic "
+      "`rmsprop train`; writes tune.csv, tune.json and plots and reports the best setting "
+      "(lowest final validation loss)");
   flags->task.add_to(*cmd);
   flags->optimizer.add_to(*cmd);
   cmd->add_option("--grid", flags->grid, "Repeatable: NAME=V1,V2,... (any option; rho = alpha)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group("Search");
-  cmd->add_option("--range", flags->ranges, "Repeatable: NAME=LO:HI or NAME=LO:HI:log")
+  cmd->add_option("--search", flags->search,
+                  "grid, random or tpe (default: what --grid or --random imply)")
+      ->check(CLI::IsMember({"grid", "random", "tpe"}))
+      ->group("Search");
+  cmd->add_option("--space", flags->space,
+                  "Repeatable: NAME=LO:HI, NAME=LO:HI:log (numbers) or NAME=V1,V2,... (any option)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->group("Search");
+  cmd->add_option("--range", flags->ranges, "Repeatable: the same as --space")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->group("Search");
   cmd->add_option("--random", flags->random, "Random search: this many trials")->group("Search");
-  cmd->add_option("--search-seed", flags->search_seed, "Seed of the random search")
+  cmd->add_option("--trials", flags->trials,
+                  "TPE (or random) search: this many trials that end (finished, pruned or failed)")
+      ->check(CLI::NonNegativeNumber)
+      ->group("Search");
+  cmd->add_option("--search-seed", flags->search_seed,
+                  "Seed of the random search and of the TPE sampler (--seed is the trials')")
       ->capture_default_str()
+      ->group("Search");
+  cmd->add_option("--pruner", flags->pruner,
+                  "TPE search: median (Optuna's MedianPruner: stop a trial whose validation loss "
+                  "is worse than the median of earlier trials at the same epoch, after 5 "
+                  "trials), halving (successive halving) or none")
+      ->check(CLI::IsMember({"median", "halving", "none"}))
+      ->capture_default_str()
+      ->group("Search");
+  cmd->add_option("--study", flags->study,
+                  "TPE search: the SQLite file of the study (default RUN/study.db; must not exist)")
+      ->group("Search");
+  cmd->add_option("--resume", flags->resume,
+                  "Continue the TPE study of this run folder (or study file) after an "
+                  "interruption: trials that ended are kept, interrupted ones run again")
       ->group("Search");
   cmd->add_option("--jobs", flags->jobs, "Trials at a time (0: one per core)")
       ->check(CLI::NonNegativeNumber)
       ->group("Search");
-  cmd->callback([flags] { run_tune(*flags); });
+  cmd->callback([flags, cmd] { run_tune(*flags, *cmd); });
 }
 
 }  // namespace rmsprop::cli
