@@ -13,6 +13,7 @@ SQLite study; `rmsprop tune` owns the options, the trial processes and the resul
 """
 import json
 import math
+import os
 import sqlite3
 import sys
 import urllib.parse
@@ -28,8 +29,12 @@ class Refusal(Exception):
 
 def inspect(path):
     """The study's configuration, read without writing a byte to the file."""
+    # A study whose writer was killed mid-transaction has a hot journal, which only a writer
+    # may roll back: then open it read-write (the rollback restores the last commit; nothing
+    # of ours is written), else read-only.
+    mode = "rw" if os.path.exists(path + "-journal") else "ro"
     try:
-        uri = "file:" + urllib.parse.quote(path) + "?mode=ro"
+        uri = "file:" + urllib.parse.quote(path) + "?mode=" + mode
         with sqlite3.connect(uri, uri=True) as db:
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if not {"studies", "study_user_attributes", "trials", "version_info"} <= tables:

@@ -59,8 +59,9 @@ def test_tpe_finds_the_grid_optimum_and_prunes(tmp_path):
 
 
 def finished_in_study(path):
-    """{trial number: (state, value)} of the trials that ended, read from the SQLite file."""
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+    """{trial number: (state, value)} of the trials that ended, read from the SQLite file
+    (read-write: a kill mid-transaction leaves a journal that only a writer rolls back)."""
+    with sqlite3.connect(path) as db:
         rows = db.execute("SELECT t.number, t.state, v.value FROM trials t LEFT JOIN trial_values v"
                           " ON v.trial_id = t.trial_id WHERE t.state != 'RUNNING'").fetchall()
     return {n: (state, value) for n, state, value in rows}
@@ -200,6 +201,33 @@ def test_tpe_refuses_a_study_in_use(finished_study):
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running `tune` holds it
         p = run("tune", "--resume", finished_study, check=False)
     assert p.returncode != 0 and "in use by another `rmsprop tune`" in p.stderr, p.stderr
+
+
+def test_tpe_resumes_a_study_killed_mid_transaction(finished_study, tmp_path):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.db").write_bytes((finished_study / "study.db").read_bytes())
+    # a writer killed inside a transaction: its journal is left beside the database ("hot")
+    writer = subprocess.Popen([
+        "/usr/bin/python3", "-c",
+        "import sqlite3, sys, time\n"
+        f"db = sqlite3.connect({str(out / 'study.db')!r}, isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size=1')\n"
+        "db.execute('BEGIN IMMEDIATE')\n"
+        "for i in range(2000):\n"
+        "    db.execute(\"INSERT INTO study_user_attributes (study_id, key, value_json)"
+        " VALUES (1, ?, '1')\", (f'junk{i}',))\n"
+        "print('written', flush=True)\n"
+        "time.sleep(600)\n"], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "written\n"
+    writer.kill()
+    writer.wait()
+    assert (out / "study.db-journal").exists()
+    p = run("tune", "--resume", out, "--trials", "3", "--no-plots")
+    assert "2 of 3 trials ended before" in p.stdout and "[3/3]" in p.stdout
+    with sqlite3.connect(out / "study.db") as db:  # the uncommitted rows were rolled back
+        assert db.execute("SELECT COUNT(*) FROM study_user_attributes WHERE key LIKE 'junk%'"
+                          ).fetchone()[0] == 0
 
 
 def test_grid_and_random_refuse_study_flags(tmp_path):
