@@ -119,8 +119,15 @@ def test_tpe_resume_can_add_trials(tmp_path):
     assert "4 of 4 trials ended before" in p.stdout
 
 
-def study_bytes(folder):
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+@pytest.mark.parametrize("pruner", ["halving", "none"])
+def test_tpe_other_pruners(pruner, tmp_path):
+    p = run("tune", "--model", "linreg", "--epochs", "3", "--search", "tpe", "--trials", "6",
+            "--space", "lr=1e-4:1:log", "--pruner", pruner, "--no-plots", "--out", tmp_path)
+    assert f"{pruner} pruner" in p.stdout
+    states = [t["state"] for t in trials_of(tmp_path)]
+    assert len(states) == 6 and set(states) <= {"complete", "pruned", "diverged", "failed"}
+    if pruner == "none":
+        assert "pruned" not in states
 
 
 @pytest.mark.parametrize("args, message", [
