@@ -11,7 +11,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <thread>
 
 #include "optimizer_flags.hpp"
 #include "optuna_helper.hpp"
@@ -64,12 +63,6 @@ std::string short_text(const json& v) {
   return text;
 }
 
-std::filesystem::path trial_folder(const std::filesystem::path& dir, std::int64_t number) {
-  char name[32];
-  std::snprintf(name, sizeof name, "trial-%03lld", static_cast<long long>(number));
-  return dir / "trials" / name;
-}
-
 json space_json(const std::vector<std::string>& specs) {
   json out = json::array();
   for (const std::string& spec : specs) {
@@ -100,7 +93,7 @@ void run_trials(OptunaHelper& helper, const TpeSearch& s, const json& config,
       for (const auto& [name, value] : asked["params"].items()) {
         args.insert(args.end(), {flag_of(name), value_text(value)});
       }
-      const auto folder = trial_folder(dir, std::int64_t(number));
+      const auto folder = trial_folder(dir, number);
       std::filesystem::create_directories(folder);
       args.insert(args.end(), {"--threads", std::to_string(threads), "--out", folder.string()});
       pool.start(number, args, folder / "train.log");
@@ -129,7 +122,7 @@ void run_trials(OptunaHelper& helper, const TpeSearch& s, const json& config,
     for (const auto& [name, value] : params[e.trial].items()) {
       text += " " + name + "=" + short_text(value);
     }
-    const auto folder = trial_folder(dir, std::int64_t(e.trial));
+    const auto folder = trial_folder(dir, e.trial);
     json tell = {{"trial", e.trial}};
     if (pruned_at.count(e.trial)) {
       tell["state"] = "pruned";
@@ -176,7 +169,7 @@ json write_results(OptunaHelper& helper, const std::filesystem::path& dir,
     for (const auto& [epoch, loss] : t["epochs"].items()) curve.push_back(loss);
     row["val_losses"] = curve;
     if (t["state"] == "complete") {
-      std::ifstream in(trial_folder(dir, t["trial"].get<std::int64_t>()) / "metrics.json");
+      std::ifstream in(trial_folder(dir, t["trial"].get<std::size_t>()) / "metrics.json");
       const json m = json::parse(in, nullptr, false);
       row["val_loss"] = t["value"];
       if (!m.is_discarded()) {
@@ -269,9 +262,7 @@ void run_tpe_search(const TpeSearch& s) {
   if (run.trials == 0) run.trials = config["trials"].get<int>();
   config["trials"] = run.trials;  // a resume's --trials, for the next resume
   std::filesystem::create_directories(dir);
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  const int jobs = s.jobs > 0 ? s.jobs : std::min(cores, run.trials);
-  const int threads = s.threads > 0 ? s.threads : std::max(1, cores / jobs);
+  const auto [jobs, threads] = trial_slots(s.jobs, s.threads, std::size_t(run.trials));
   json opened;
   try {
     opened = helper.call("open", {{"study", study.string()},

@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "child_process.hpp"
 
@@ -85,6 +87,21 @@ void TrialPool::stop(std::size_t trial) {
   for (const Running& r : running_) {
     if (r.trial == trial) kill(r.pid, SIGTERM);
   }
+}
+
+std::filesystem::path trial_folder(const std::filesystem::path& run, std::size_t number) {
+  char name[32];
+  std::snprintf(name, sizeof name, "trial-%03zu", number);
+  return run / "trials" / name;
+}
+
+TrialSlots trial_slots(int jobs_flag, int threads_flag, std::size_t trials) {
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  const int jobs =
+      jobs_flag > 0
+          ? jobs_flag
+          : int(std::min<std::size_t>(std::size_t(cores), std::max<std::size_t>(1, trials)));
+  return {jobs, threads_flag > 0 ? threads_flag : std::max(1, cores / jobs)};
 }
 
 std::string failure_line(const std::filesystem::path& log) {

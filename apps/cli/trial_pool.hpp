@@ -50,6 +50,16 @@ class TrialPool {
   std::deque<Event> events_;
 };
 
+// trials/trial-NNN in a run folder: trial `number`'s own folder.
+std::filesystem::path trial_folder(const std::filesystem::path& run, std::size_t number);
+
+// Trials at a time and threads per trial: the flags when given (> 0), else one trial per core
+// (at most `trials`) and the cores shared among them.
+struct TrialSlots {
+  int jobs, threads;
+};
+TrialSlots trial_slots(int jobs_flag, int threads_flag, std::size_t trials);
+
 // Why a trial failed, from its train.log: the CLI's error line ("rmsprop: ..."; stderr is
 // unbuffered, so it may come before stdout's last lines), else the last line.
 std::string failure_line(const std::filesystem::path& log);

@@ -10,7 +10,6 @@
 #include <memory>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "commands.hpp"
 #include "optimizer_flags.hpp"
@@ -200,17 +199,13 @@ void run_tune(TuneFlags& f, const CLI::App& cmd) {
   std::vector<Setting> settings =
       search == "grid" ? grid_settings(f.grid) : random_settings(f.space, count, f.search_seed);
   const auto dir = make_run_folder(f.task.out, "tune");
-  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  const int jobs = f.jobs > 0 ? f.jobs : std::min<int>(cores, int(settings.size()));
-  const int threads = f.task.threads > 0 ? f.task.threads : std::max(1, cores / jobs);
+  const auto [jobs, threads] = trial_slots(f.jobs, f.task.threads, settings.size());
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   std::vector<Trial> trials;
   for (std::size_t k = 0; k < settings.size(); ++k) {
-    char name[32];
-    std::snprintf(name, sizeof name, "trial-%03zu", k);
     Trial trial;
     trial.setting = settings[k];
-    trial.dir = dir / "trials" / name;
+    trial.dir = trial_folder(dir, k);
     trials.push_back(std::move(trial));
   }
   std::printf("tune: %zu trials, %d at a time, %d threads each; results in %s\n", trials.size(),
