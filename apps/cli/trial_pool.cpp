@@ -40,6 +40,7 @@ void TrialPool::start(std::size_t trial, std::vector<std::string> args,
   }
   close(write_end);  // the trial holds the only writer: its end is the pipe's end of file
   running_.push_back({trial, pid, read_end, ""});
+  ++unfinished_;
 }
 
 void TrialPool::read_from(std::size_t index) {
@@ -67,7 +68,7 @@ void TrialPool::read_from(std::size_t index) {
 
 TrialPool::Event TrialPool::next() {
   while (events_.empty()) {
-    if (running_.empty()) throw std::logic_error("TrialPool::next: no trial running");
+    if (unfinished_ == 0) throw std::logic_error("TrialPool::next: no trial running");
     std::vector<pollfd> fds;
     for (const Running& r : running_) fds.push_back({r.report, POLLIN, 0});
     if (poll(fds.data(), fds.size(), -1) < 0) {
@@ -80,6 +81,7 @@ TrialPool::Event TrialPool::next() {
   }
   Event e = std::move(events_.front());
   events_.pop_front();
+  unfinished_ -= e.ended;
   return e;
 }
 

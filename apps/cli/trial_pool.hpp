@@ -35,7 +35,10 @@ class TrialPool {
   Event next();
   // Ends a trial early (SIGTERM); its end still comes as an Event.
   void stop(std::size_t trial);
-  std::size_t running() const { return running_.size(); }
+  // Trials started whose end next() has not yet returned. Counting the processes alone would
+  // miss a trial whose end is read but still queued (two trials ending in one poll): the
+  // caller would start one trial too many.
+  std::size_t running() const { return unfinished_; }
 
  private:
   struct Running {
@@ -48,6 +51,7 @@ class TrialPool {
 
   std::vector<Running> running_;
   std::deque<Event> events_;
+  std::size_t unfinished_ = 0;
 };
 
 // trials/trial-NNN in a run folder: trial `number`'s own folder.
