@@ -1,0 +1,117 @@
+// Data-parallel steps and sharded optimizer state (ZeRO stage 1) over MPI.
+//
+// NOTE: [MPI backend]
+// One reduction, used by both classes, so that they agree to the bit: a gradient element's
+// average over N ranks is ((g_0 + g_1) + g_2) + ... + g_{N-1}, in rank order, divided by N,
+// computed once by the rank that owns the element and sent to the others. It is built from
+// MPI_Alltoallv (each rank receives every rank's copy of its part) and MPI_Allgatherv (each
+// part back to every rank) — the bytes of a ring allreduce, 2(N−1)/N of the gradient per rank
+// — and never from MPI_Allreduce, whose order of additions Open MPI chooses by message size
+// and world size. The same world size gives the same bits run after run, on every rank.
+//
+// DataParallel: every rank holds the whole optimizer and steps every parameter with the
+// averaged gradient. ShardedOptimizer: the parameters, concatenated in group order, are cut
+// into N contiguous shards whose edges fall on whole kernel chunks of a tensor (so an 8-bit
+// block is never split); each rank keeps state for its shard only (1/N of it), steps it with
+// the same fused kernel, and the updated shards are gathered into every rank's parameters.
+// The two give the same parameters to the bit.
+//
+// Built when CMake finds MPI (Debian: libopenmpi-dev); available() says whether this build
+// has it, and without it every constructor throws rmsprop::Error saying so.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "rmsprop/optimizer.hpp"
+
+namespace rmsprop::mpi {
+
+// This build has the MPI backend.
+bool available();
+
+// MPI for the process's lifetime: MPI_Init_thread (funneled) on construction when MPI is not
+// yet initialized, MPI_Finalize on destruction when this object initialized it.
+class Session {
+ public:
+  Session(int* argc, char*** argv);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+ private:
+  bool owns_ = false;
+};
+
+// An MPI communicator, without mpi.h in this header: world(), or `of(&comm)` for an MPI_Comm
+// of your own (the pointer is read once; the communicator must outlive the users).
+class Communicator {
+ public:
+  static Communicator world();
+  static Communicator of(const void* mpi_comm);
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  const void* native() const { return comm_.get(); }  // an MPI_Comm*
+
+ private:
+  std::shared_ptr<const void> comm_;
+  int rank_ = 0, size_ = 1;
+};
+
+// Traffic of the last step on this rank, for the benchmarks.
+struct StepTraffic {
+  std::size_t gradient_bytes_sent = 0;  // reduce-scatter part (Alltoallv), own part excluded
+  std::size_t gradient_bytes_received = 0;
+  std::size_t gather_bytes_sent = 0;  // all-gather part (gradients or parameters)
+};
+
+// Every rank steps every parameter with the gradients averaged across ranks (NOTE: [MPI
+// backend]). Gradients are float32 or float64 (complex: their real view); the buffers are the
+// caller's, as for Optimizer.
+class DataParallel {
+ public:
+  DataParallel(std::vector<ParamGroup> groups, Communicator comm,
+               std::size_t bucket_bytes = std::size_t(25) << 20);
+  ~DataParallel();
+  DataParallel(DataParallel&&) noexcept;
+
+  // Averages the gradients (every rank must call it, with the same shapes), then steps.
+  StepResult step();
+  Optimizer& optimizer();
+  const Optimizer& optimizer() const;
+  const StepTraffic& last_traffic() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ZeRO stage 1 (NOTE: [MPI backend]): each rank keeps the optimizer state of its shard.
+// Same dtypes as DataParallel; stochastic rounding is refused (its random stream is indexed
+// by the element's place in the whole tensor).
+class ShardedOptimizer {
+ public:
+  ShardedOptimizer(std::vector<ParamGroup> groups, Communicator comm);
+  ~ShardedOptimizer();
+  ShardedOptimizer(ShardedOptimizer&&) noexcept;
+
+  // Reduce-scatters the gradients, steps this rank's shard, all-gathers the parameters. A
+  // non-finite gradient on any rank is seen by all: every rank skips (policy skip) or throws
+  // NonFiniteError naming it (policy error).
+  StepResult step();
+  // This rank's shard of the concatenated parameters: [begin, end) in values.
+  std::size_t shard_begin() const;
+  std::size_t shard_end() const;
+  std::size_t total_values() const;
+  // The optimizer over this rank's shard views (its state is 1/N of the whole).
+  const Optimizer& shard_optimizer() const;
+  const StepTraffic& last_traffic() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rmsprop::mpi

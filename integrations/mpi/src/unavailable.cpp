@@ -1,0 +1,68 @@
+// The MPI backend's entry points in a build without MPI: each says so.
+#include "rmsprop/error.hpp"
+#include "rmsprop/mpi.hpp"
+
+namespace rmsprop::mpi {
+namespace {
+[[noreturn]] void refuse() {
+  throw Error("rmsprop::mpi: this build has no MPI backend (install libopenmpi-dev and rebuild)");
+}
+}  // namespace
+
+struct DataParallel::Impl {};
+struct ShardedOptimizer::Impl {};
+
+bool available() {
+  return false;
+}
+Session::Session(int*, char***) {
+  refuse();
+}
+Session::~Session() = default;
+Communicator Communicator::world() {
+  refuse();
+}
+Communicator Communicator::of(const void*) {
+  refuse();
+}
+DataParallel::DataParallel(std::vector<ParamGroup>, Communicator, std::size_t) {
+  refuse();
+}
+DataParallel::~DataParallel() = default;
+DataParallel::DataParallel(DataParallel&&) noexcept = default;
+StepResult DataParallel::step() {
+  refuse();
+}
+Optimizer& DataParallel::optimizer() {
+  refuse();
+}
+const Optimizer& DataParallel::optimizer() const {
+  refuse();
+}
+const StepTraffic& DataParallel::last_traffic() const {
+  refuse();
+}
+ShardedOptimizer::ShardedOptimizer(std::vector<ParamGroup>, Communicator) {
+  refuse();
+}
+ShardedOptimizer::~ShardedOptimizer() = default;
+ShardedOptimizer::ShardedOptimizer(ShardedOptimizer&&) noexcept = default;
+StepResult ShardedOptimizer::step() {
+  refuse();
+}
+std::size_t ShardedOptimizer::shard_begin() const {
+  refuse();
+}
+std::size_t ShardedOptimizer::shard_end() const {
+  refuse();
+}
+std::size_t ShardedOptimizer::total_values() const {
+  refuse();
+}
+const Optimizer& ShardedOptimizer::shard_optimizer() const {
+  refuse();
+}
+const StepTraffic& ShardedOptimizer::last_traffic() const {
+  refuse();
+}
+}  // namespace rmsprop::mpi
