@@ -11,6 +11,7 @@ packages=(
   libtorch-dev libcli11-dev nlohmann-json3-dev zlib1g-dev  # the rmsprop CLI and rmsprop::torch
   dataset-fashion-mnist python3-matplotlib   # its data and its plots
   python3-optuna                             # rmsprop tune --search tpe (TPE, pruning, SQLite)
+  libopenmpi-dev openmpi-bin                 # rmsprop::mpi and its tests (mpirun)
   debootstrap                                # scripts/test-torch2.sh: a Debian 13 root (torch 2.x)
   # Debian's libtorch calls libblas.so.3; the reference BLAS there makes a small MLP's matmuls
   # 7x slower than OpenBLAS (docs/benchmarks.md). Debian's alternatives pick OpenBLAS once
