@@ -1,6 +1,9 @@
 #include "collective.hpp"
 
+#include <chrono>
 #include <climits>
+#include <cmath>
+#include <thread>
 
 #include "rmsprop/error.hpp"
 
@@ -42,6 +45,14 @@ Communicator Communicator::of(const void* mpi_comm) {
   return c;
 }
 
+void Communicator::set_timeout(double seconds) {
+  if (!(seconds > 0) || !std::isfinite(seconds)) {
+    throw InvalidOption("rmsprop::mpi: timeout " + std::to_string(seconds) +
+                        " s: must be finite and > 0");
+  }
+  timeout_ = seconds;
+}
+
 namespace detail {
 namespace {
 
@@ -78,6 +89,28 @@ void check(int result, const char* what) {
   throw Error(std::string("rmsprop::mpi: ") + what + " failed: " + std::string(text, length));
 }
 
+void finish(const Communicator& comm, MPI_Request request, const char* what) {
+  using clock = std::chrono::steady_clock;
+  const auto deadline = clock::now() + std::chrono::duration<double>(comm.timeout());
+  for (long polls = 0;; ++polls) {
+    int done = 0;
+    check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+    if (done) return;
+    if (clock::now() > deadline) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%g", comm.timeout());
+      throw Error(std::string("rmsprop::mpi: ") + what + " has not completed after " + seconds +
+                  " s on rank " + std::to_string(comm.rank()) + " of " +
+                  std::to_string(comm.size()) +
+                  ": another rank has stopped (killed, or not calling step()); "
+                  "Communicator::set_timeout sets the limit");
+    }
+    // spin briefly (a collective on one machine completes in microseconds), then yield the
+    // core to the ranks it waits for
+    if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
 std::vector<std::size_t> even_bounds(std::size_t n, int ranks) {
   std::vector<std::size_t> bounds(std::size_t(ranks) + 1);
   for (int r = 0; r <= ranks; ++r) bounds[r] = n / std::size_t(ranks) * std::size_t(r);
@@ -98,9 +131,12 @@ void average(const Communicator& comm, std::span<T> x, const std::vector<std::si
     receive_at[r] = count(length * std::size_t(r));
   }
   const std::span<T> parts = scratch_of<T>(scratch, length * std::size_t(ranks));
-  check(MPI_Alltoallv(x.data(), send_counts.data(), send_at.data(), mpi_type<T>(), parts.data(),
-                      receive_counts.data(), receive_at.data(), mpi_type<T>(), comm_of(comm)),
-        "MPI_Alltoallv");
+  MPI_Request request;
+  check(MPI_Ialltoallv(x.data(), send_counts.data(), send_at.data(), mpi_type<T>(), parts.data(),
+                       receive_counts.data(), receive_at.data(), mpi_type<T>(), comm_of(comm),
+                       &request),
+        "MPI_Ialltoallv");
+  finish(comm, request, "MPI_Alltoallv");
   traffic.gradient_bytes_sent += (bounds.back() - length) * sizeof(T);
   traffic.gradient_bytes_received += (parts.size() - length) * sizeof(T);
   const T divisor = T(ranks);
@@ -129,18 +165,25 @@ void all_gather_bytes(const Communicator& comm, std::span<std::byte> bytes,
     counts[r] = count((bounds[r + 1] - bounds[r]) * width);
     at[r] = count(bounds[r] * width);
   }
-  check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, bytes.data(), counts.data(), at.data(),
-                       MPI_BYTE, comm_of(comm)),
-        "MPI_Allgatherv");
+  MPI_Request request;
+  check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, bytes.data(), counts.data(), at.data(),
+                        MPI_BYTE, comm_of(comm), &request),
+        "MPI_Iallgatherv");
+  finish(comm, request, "MPI_Allgatherv");
   traffic.gather_bytes_sent += std::size_t(counts[me]) * std::size_t(ranks - 1);
 }
 
 void check_agreement(const Communicator& comm, std::uint64_t value, const std::string& what) {
   unsigned long long low = value, high = value;
-  check(MPI_Allreduce(MPI_IN_PLACE, &low, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm_of(comm)),
-        "MPI_Allreduce");
-  check(MPI_Allreduce(MPI_IN_PLACE, &high, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm_of(comm)),
-        "MPI_Allreduce");
+  MPI_Request requests[2];
+  check(MPI_Iallreduce(MPI_IN_PLACE, &low, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm_of(comm),
+                       &requests[0]),
+        "MPI_Iallreduce");
+  check(MPI_Iallreduce(MPI_IN_PLACE, &high, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm_of(comm),
+                       &requests[1]),
+        "MPI_Iallreduce");
+  finish(comm, requests[0], "MPI_Allreduce");
+  finish(comm, requests[1], "MPI_Allreduce");
   if (low != high) {
     throw InvalidArgument(what + " differ between the ranks (rank " + std::to_string(comm.rank()) +
                           " of " + std::to_string(comm.size()) + ")");

@@ -18,6 +18,10 @@ MPI_Comm comm_of(const Communicator& c);
 // Throws rmsprop::Error naming `what` when an MPI call did not return MPI_SUCCESS.
 void check(int mpi_result, const char* what);
 
+// Waits for a nonblocking collective, at most comm.timeout() seconds: then throws
+// rmsprop::Error naming `what` and this rank (every collective here is nonblocking for this).
+void finish(const Communicator& comm, MPI_Request request, const char* what);
+
 // The parts of [0, n) that the ranks own: bounds[r] .. bounds[r + 1], size() + 1 entries.
 std::vector<std::size_t> even_bounds(std::size_t n, int ranks);
 

@@ -138,9 +138,11 @@ StepResult ShardedOptimizer::Impl::step() {
                   (hi - lo) * sizeof(T));
     }
   }
-  detail::check(MPI_Allreduce(MPI_IN_PLACE, where.data(), int(where.size()), MPI_INT, MPI_MAX,
-                              detail::comm_of(comm)),
-                "MPI_Allreduce");
+  MPI_Request request;
+  detail::check(MPI_Iallreduce(MPI_IN_PLACE, where.data(), int(where.size()), MPI_INT, MPI_MAX,
+                               detail::comm_of(comm), &request),
+                "MPI_Iallreduce");
+  detail::finish(comm, request, "MPI_Allreduce");
   for (std::size_t g = 0; g < where.size(); ++g) {
     if (where[g] == 0) continue;
     if (group_options[g].non_finite == NonFinitePolicy::error) {

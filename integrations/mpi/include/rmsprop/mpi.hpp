@@ -55,9 +55,16 @@ class Communicator {
   int size() const { return size_; }
   const void* native() const { return comm_.get(); }  // an MPI_Comm*
 
+  // How long a collective may wait for the other ranks before this rank gives up with an
+  // rmsprop::Error naming it (a rank that was killed or stopped calling step(): an error, not
+  // a hang). Default 600 s; copies made after the call keep it.
+  void set_timeout(double seconds);
+  double timeout() const { return timeout_; }
+
  private:
   std::shared_ptr<const void> comm_;
   int rank_ = 0, size_ = 1;
+  double timeout_ = 600;
 };
 
 // Traffic of the last step on this rank, for the benchmarks.
