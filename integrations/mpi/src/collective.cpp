@@ -228,5 +228,14 @@ std::uint64_t layout_fingerprint(const std::vector<Piece>& pieces) {
   return h;
 }
 
+void check_same_gradients(const Communicator& comm, const std::vector<Piece>& pieces,
+                          const std::string& who) {
+  std::uint64_t present = 1469598103934665603ull;  // FNV-1a of the has-a-gradient bits
+  for (const Piece& p : pieces) {
+    present = (present ^ std::uint64_t(p.param.grad != nullptr)) * 1099511628211ull;
+  }
+  check_agreement(comm, present, who + ": the parameters with a gradient");
+}
+
 }  // namespace detail
 }  // namespace rmsprop::mpi

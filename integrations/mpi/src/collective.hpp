@@ -65,4 +65,8 @@ std::vector<Piece> concatenate(const std::vector<ParamGroup>& groups, DType& dty
 // A fingerprint of the layout (dtypes and sizes), equal on ranks with equal shapes.
 std::uint64_t layout_fingerprint(const std::vector<Piece>& pieces);
 
+// Every rank has a gradient for the same parameters? Else InvalidArgument on every rank.
+void check_same_gradients(const Communicator& comm, const std::vector<Piece>& pieces,
+                          const std::string& who);
+
 }  // namespace rmsprop::mpi::detail

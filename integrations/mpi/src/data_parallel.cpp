@@ -69,11 +69,7 @@ DataParallel::DataParallel(DataParallel&&) noexcept = default;
 StepResult DataParallel::step() {
   Impl& m = *impl_;
   m.traffic = {};
-  std::uint64_t present = 1469598103934665603ull;
-  for (const detail::Piece& p : m.pieces) {
-    present = (present ^ std::uint64_t(p.param.grad != nullptr)) * 1099511628211ull;
-  }
-  detail::check_agreement(m.comm, present, "DataParallel::step: the parameters with a gradient");
+  detail::check_same_gradients(m.comm, m.pieces, "DataParallel::step");
   if (m.dtype == DType::f64) {
     m.average_gradients<double>();
   } else {

@@ -109,11 +109,7 @@ ShardedOptimizer::ShardedOptimizer(ShardedOptimizer&&) noexcept = default;
 template <class T>
 StepResult ShardedOptimizer::Impl::step() {
   traffic = {};
-  std::uint64_t present = 1469598103934665603ull;
-  for (const detail::Piece& p : pieces) {
-    present = (present ^ std::uint64_t(p.param.grad != nullptr)) * 1099511628211ull;
-  }
-  detail::check_agreement(comm, present, "ShardedOptimizer::step: the parameters with a gradient");
+  detail::check_same_gradients(comm, pieces, "ShardedOptimizer::step");
   // Reduce-scatter: this rank's part of the concatenated gradients, averaged, written back
   // into the gradient buffers it steps.
   const std::span<T> flat = detail::scratch_of<T>(flat_scratch, total);
