@@ -10,6 +10,7 @@
 // parameter's first step as PyTorch does (square_avg = initial_accumulator_value, others 0).
 #pragma once
 
+#include <array>
 #include <complex>
 #include <cstddef>
 #include <cstdint>
@@ -113,6 +114,28 @@ class Optimizer {
   DType state_dtype(std::size_t group, std::size_t index) const;
   std::vector<double> state_values(std::size_t group, std::size_t index,
                                    std::string_view buffer) const;
+
+  // State of a piece of a parameter, raw, for moving it between optimizers that hold pieces
+  // of the same tensor (sharded training, rmsprop::mpi): the step count, the state dtype and,
+  // for each buffer the parameter has (square_avg, grad_avg, momentum_buffer, master; empty
+  // when absent), the bytes of elements [begin, end) — under 8-bit state the codes, then the
+  // scales of the blocks they fill, so `begin` must start a block (a multiple of
+  // kState8Block) and `end` end one or the tensor.
+  struct StatePiece {
+    std::int64_t step = 0;
+    DType state_dtype = DType::f32;
+    std::size_t size = 0;  // elements
+    std::array<std::vector<std::byte>, 4> buffers;
+  };
+  StatePiece state_piece(std::size_t group, std::size_t index, std::size_t begin,
+                         std::size_t end) const;
+  // Writes a piece taken by state_piece() at element `begin` of a parameter: its step count
+  // and state dtype become the piece's; a buffer it lacks is created (zero) and the pieces
+  // then fill it. Every check (bounds, block edges, dtypes, sizes) comes before any change.
+  void set_state_piece(std::size_t group, std::size_t index, std::size_t begin,
+                       const StatePiece& piece);
+  // The count of steps the schedule sees, as load() restores it.
+  void set_steps_taken(std::int64_t steps);
 
   // The whole state (options, step counts, buffers) in the checkpoint format, written
   // atomically: see checkpoint.hpp. load() checks the file against this optimizer's groups

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 #include <mpi.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <random>
 #include <vector>
@@ -241,6 +243,160 @@ TEST(Layout, OtherGradientDTypesAreRefusedByName) {
     EXPECT_NE(std::string(e.what()).find("group 0 parameter 0 is bfloat16"), std::string::npos)
         << e.what();
   }
+}
+
+// NOTE: [dyadic gradients] Micro-batch gradients that are multiples of 2^-6 in [-16, 16]: the
+// sum of up to 64 of them and its halvings are exact in float32, so a rank's mean over its
+// micro-batches and the ranks' average of those means are the global mean, exactly, at any
+// power-of-two world size. Runs at different N are then comparable bit for bit.
+void fill_dyadic(Model& m, int first, int count, int step) {
+  for (std::size_t t = 0; t < m.g.size(); ++t) {
+    for (std::size_t i = 0; i < m.g[t].size(); ++i) {
+      float sum = 0;
+      for (int micro = first; micro < first + count; ++micro) {
+        const std::size_t h =
+            i * 2654435761u + t * 97 + std::size_t(micro) * 131 + std::size_t(step) * 1009;
+        sum += float(int(h % 2049) - 1024) / 64.0f;
+      }
+      m.g[t][i] = sum / float(count);
+    }
+  }
+}
+
+// A file name all ranks of `comm` agree on (rank 0's process id in it), removed at the end.
+struct SharedFile {
+  std::filesystem::path path;
+  explicit SharedFile(const char* name) {
+    long long pid = ::getpid();
+    MPI_Bcast(&pid, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    path = std::filesystem::temp_directory_path() /
+           ("rmsprop-mpi-" + std::to_string(pid) + "-" + name + ".ckpt");
+  }
+  ~SharedFile() {
+    MPI_Barrier(MPI_COMM_WORLD);
+    std::error_code ignored;
+    if (Communicator::world().rank() == 0) std::filesystem::remove(path, ignored);
+  }
+};
+
+bool same_bits(const Model& a, const std::vector<std::vector<float>>& w) {
+  for (std::size_t t = 0; t < w.size(); ++t) {
+    if (std::memcmp(a.w[t].data(), w[t].data(), w[t].size() * sizeof(float)) != 0) return false;
+  }
+  return true;
+}
+
+// Saved at N ranks after 5 steps, resumed at N/2 and at 1 rank (sharded, data parallel, and a
+// plain Optimizer in one process): the same 5 further steps give the same bits as never
+// stopping (NOTE: [dyadic gradients]).
+TEST(Checkpoint, SavedAtNRanksResumesAtFewerOnTheSameTrajectory) {
+  const Communicator comm = world();
+  const int n = comm.size();
+  if ((n & (n - 1)) != 0) GTEST_SKIP() << "the exact comparison needs a power-of-two world size";
+  const std::vector<std::size_t> sizes = {50000, 30001, 7, 20000, 3000};
+  for (const char* name : {"centered_momentum_bias", "int8"}) {
+    SCOPED_TRACE(name);
+    Options o = flavor("centered_momentum");
+    o.bias_correction = true;
+    if (std::string(name) == "int8") o.state_dtype = StateDType::int8;  // 3000, 7: float32
+    const SharedFile file(name);
+    Model run(sizes);
+    ShardedOptimizer sharded({{run.params(), o}}, comm);
+    for (int step = 0; step < 5; ++step) fill_dyadic(run, comm.rank(), 1, step), sharded.step();
+    sharded.save(file.path);
+    const std::vector<std::vector<float>> at_save = run.w;
+    for (int step = 5; step < 10; ++step) fill_dyadic(run, comm.rank(), 1, step), sharded.step();
+    const std::vector<std::vector<float>> never_stopped = run.w;
+
+    std::vector<int> fewer_ranks = {1};
+    if (n >= 4) fewer_ranks.insert(fewer_ranks.begin(), n / 2);
+    for (int m : fewer_ranks) {
+      MPI_Comm sub;
+      MPI_Comm_split(MPI_COMM_WORLD, comm.rank() < m ? 0 : MPI_UNDEFINED, comm.rank(), &sub);
+      if (comm.rank() < m) {
+        const Communicator fewer = Communicator::of(&sub);
+        const int share = n / m;
+        Model a(sizes), b(sizes);
+        a.w = b.w = at_save;
+        Options other = o;
+        other.lr = 0.5;  // the file's options win, as in Optimizer::load
+        ShardedOptimizer resumed({{a.params(), other}}, fewer);
+        DataParallel parallel({{b.params(), other}}, fewer);
+        resumed.load(file.path);
+        parallel.load(file.path);
+        EXPECT_EQ(resumed.steps_taken(), 5);
+        for (int step = 5; step < 10; ++step) {
+          fill_dyadic(a, fewer.rank() * share, share, step);
+          fill_dyadic(b, fewer.rank() * share, share, step);
+          resumed.step(), parallel.step();
+        }
+        EXPECT_TRUE(same_bits(a, never_stopped)) << "sharded, " << m << " of " << n << " ranks";
+        EXPECT_TRUE(same_bits(b, never_stopped)) << "data parallel, " << m << " of " << n;
+        MPI_Comm_free(&sub);
+      }
+      MPI_Barrier(MPI_COMM_WORLD);
+    }
+    if (comm.rank() == 0) {  // one process, no MPI in the step
+      Model one(sizes);
+      one.w = at_save;
+      Optimizer plain({{one.params(), o}});
+      plain.load(file.path);
+      for (int step = 5; step < 10; ++step) fill_dyadic(one, 0, n, step), plain.step();
+      EXPECT_TRUE(same_bits(one, never_stopped)) << "Optimizer, one process";
+    }
+  }
+}
+
+// A file one rank cannot read: every rank throws naming that rank, and every rank's state is
+// as before (the next steps equal those of a twin that never tried).
+TEST(Checkpoint, AFileOneRankCannotLoadFailsOnEveryRankAndChangesNothing) {
+  const Communicator comm = world();
+  const std::vector<std::size_t> sizes = {40000, 9999};
+  const SharedFile file("refused");
+  Model a(sizes), twin(sizes);
+  ShardedOptimizer sharded({{a.params(), flavor("centered_momentum")}}, comm);
+  ShardedOptimizer untouched({{twin.params(), flavor("centered_momentum")}}, comm);
+  for (int step = 0; step < 3; ++step) {
+    a.fill(comm.rank(), step), twin.fill(comm.rank(), step);
+    sharded.step(), untouched.step();
+  }
+  sharded.save(file.path);
+  for (int step = 3; step < 5; ++step) {
+    a.fill(comm.rank(), step), twin.fill(comm.rank(), step);
+    sharded.step(), untouched.step();
+  }
+  const int last = comm.size() - 1;
+  const auto path = comm.rank() == last ? file.path.string() + ".missing" : file.path.string();
+  const std::string expected = "failed on rank " + std::to_string(last);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      if (attempt == 0) sharded.load(path);
+      if (attempt == 1) {
+        Model other({123});  // another model's checkpoint: refused by every rank
+        if (comm.rank() == 0) {
+          Optimizer(other.params(), flavor("plain")).save(file.path.string() + ".other");
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        sharded.load(file.path.string() + ".other");
+      }
+      ADD_FAILURE() << "loaded";
+    } catch (const CheckpointError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(attempt == 0 ? expected : "failed on rank 0"), std::string::npos) << what;
+      if (attempt == 0 && comm.rank() == last) {
+        EXPECT_NE(what.find(".missing"), std::string::npos) << what;
+      }
+    }
+  }
+  if (comm.rank() == 0) std::filesystem::remove(file.path.string() + ".other");
+  EXPECT_EQ(sharded.steps_taken(), 5);
+  for (int step = 5; step < 8; ++step) {
+    a.fill(comm.rank(), step), twin.fill(comm.rank(), step);
+    sharded.step(), untouched.step();
+  }
+  EXPECT_TRUE(same_bits(a, twin.w));
+  // and a save rank 0 cannot write is refused on every rank
+  EXPECT_THROW(sharded.save("/proc/rmsprop-cannot-write-here.ckpt"), CheckpointError);
 }
 
 }  // namespace

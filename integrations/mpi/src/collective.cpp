@@ -1,5 +1,6 @@
 #include "collective.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -235,6 +236,68 @@ void check_same_gradients(const Communicator& comm, const std::vector<Piece>& pi
     present = (present ^ std::uint64_t(p.param.grad != nullptr)) * 1099511628211ull;
   }
   check_agreement(comm, present, who + ": the parameters with a gradient");
+}
+
+std::vector<ParamGroup> groups_of(const std::vector<Piece>& pieces,
+                                  const std::vector<Options>& options) {
+  std::vector<ParamGroup> groups;
+  for (const Options& o : options) groups.push_back({{}, o});
+  for (const Piece& p : pieces) groups[p.group].params.push_back(p.param);
+  return groups;
+}
+
+void send_to_root(const Communicator& comm, std::span<const std::byte> mine,
+                  const std::function<void(std::span<const std::byte>)>& receive) {
+  constexpr std::size_t kMessage = std::size_t(1) << 30;
+  constexpr int kTag = 0x52;  // 'R'
+  unsigned long long size = mine.size();
+  std::vector<unsigned long long> sizes(std::size_t(comm.size()));
+  MPI_Request request;
+  check(MPI_Igather(&size, 1, MPI_UNSIGNED_LONG_LONG, sizes.data(), 1, MPI_UNSIGNED_LONG_LONG, 0,
+                    comm_of(comm), &request),
+        "MPI_Igather");
+  finish(comm, request, "MPI_Gather");
+  if (comm.rank() != 0) {
+    for (std::size_t at = 0; at < mine.size(); at += kMessage) {
+      const std::size_t n = std::min(kMessage, mine.size() - at);
+      check(MPI_Isend(mine.data() + at, int(n), MPI_BYTE, 0, kTag, comm_of(comm), &request),
+            "MPI_Isend");
+      finish(comm, request, "MPI_Send to rank 0");
+    }
+    return;
+  }
+  receive(mine);
+  std::vector<std::byte> theirs;
+  for (int r = 1; r < comm.size(); ++r) {
+    theirs.resize(sizes[std::size_t(r)]);
+    for (std::size_t at = 0; at < theirs.size(); at += kMessage) {
+      const std::size_t n = std::min(kMessage, theirs.size() - at);
+      check(MPI_Irecv(theirs.data() + at, int(n), MPI_BYTE, r, kTag, comm_of(comm), &request),
+            "MPI_Irecv");
+      finish(comm, request, "MPI_Recv from a rank");
+    }
+    receive(theirs);
+  }
+}
+
+void raise_if_any_rank_failed(const Communicator& comm, const std::string& error,
+                              const std::string& what) {
+  int first = error.empty() ? INT_MAX : comm.rank();
+  MPI_Request request;
+  check(MPI_Iallreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm_of(comm), &request),
+        "MPI_Iallreduce");
+  finish(comm, request, "MPI_Allreduce");
+  if (first == INT_MAX) return;
+  unsigned long long length = comm.rank() == first ? error.size() : 0;
+  check(MPI_Ibcast(&length, 1, MPI_UNSIGNED_LONG_LONG, first, comm_of(comm), &request),
+        "MPI_Ibcast");
+  finish(comm, request, "MPI_Bcast");
+  std::string text = comm.rank() == first ? error : std::string(length, ' ');
+  check(MPI_Ibcast(text.data(), count(length), MPI_CHAR, first, comm_of(comm), &request),
+        "MPI_Ibcast");
+  finish(comm, request, "MPI_Bcast");
+  throw CheckpointError(what + ": failed on rank " + std::to_string(first) + " of " +
+                        std::to_string(comm.size()) + ": " + text);
 }
 
 }  // namespace detail

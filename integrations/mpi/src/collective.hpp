@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,5 +69,20 @@ std::uint64_t layout_fingerprint(const std::vector<Piece>& pieces);
 // Every rank has a gradient for the same parameters? Else InvalidArgument on every rank.
 void check_same_gradients(const Communicator& comm, const std::vector<Piece>& pieces,
                           const std::string& who);
+
+// The caller's groups again, from their concatenation, with `options` per group.
+std::vector<ParamGroup> groups_of(const std::vector<Piece>& pieces,
+                                  const std::vector<Options>& options);
+
+// Rank 0 calls `receive` with every rank's `mine`, its own included, in rank order; the others
+// send theirs (in pieces of at most 1 GiB: MPI counts are ints).
+void send_to_root(const Communicator& comm, std::span<const std::byte> mine,
+                  const std::function<void(std::span<const std::byte>)>& receive);
+
+// Every rank learns whether any rank failed (its `error` not empty): then every rank throws
+// CheckpointError with `what` and the lowest failing rank's message; else nothing happens.
+// What a rank would change is changed only after this: all ranks change, or none.
+void raise_if_any_rank_failed(const Communicator& comm, const std::string& error,
+                              const std::string& what);
 
 }  // namespace rmsprop::mpi::detail

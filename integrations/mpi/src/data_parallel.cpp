@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "collective.hpp"
 #include "rmsprop/error.hpp"
@@ -86,6 +87,38 @@ const Optimizer& DataParallel::optimizer() const {
 }
 const StepTraffic& DataParallel::last_traffic() const {
   return impl_->traffic;
+}
+
+void DataParallel::save(const std::filesystem::path& path) const {
+  std::string error;
+  if (impl_->comm.rank() == 0) {  // every rank holds the same state
+    try {
+      impl_->optimizer.save(path);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  detail::raise_if_any_rank_failed(impl_->comm, error, "DataParallel::save " + path.string());
+}
+
+void DataParallel::load(const std::filesystem::path& path) {
+  Impl& m = *impl_;
+  std::string error;
+  std::optional<Optimizer> fresh;
+  try {
+    std::vector<Options> options;
+    for (std::size_t g = 0; g < m.optimizer.num_groups(); ++g) {
+      options.push_back(m.optimizer.options(g));
+    }
+    fresh.emplace(detail::groups_of(m.pieces, options));
+    fresh->load(path);
+    fresh->set_kernel_config(m.optimizer.kernel_config());
+    fresh->set_schedule(m.optimizer.schedule());
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  detail::raise_if_any_rank_failed(m.comm, error, "DataParallel::load " + path.string());
+  m.optimizer = std::move(*fresh);
 }
 
 }  // namespace rmsprop::mpi

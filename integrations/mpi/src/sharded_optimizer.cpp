@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -33,6 +34,112 @@ std::size_t value_width(const Param& p) {
   return size_of(p.dtype);
 }
 
+// This rank's views of the caller's parameters, [begin, end) of their concatenation, in groups
+// with the caller's options. Under state_dtype=int8 a tensor keeps float32 state below
+// state8_min_size by its whole size, not its shard's: such a group is split into one for
+// tensors with 8-bit state (min size 0) and one with float32 state.
+struct ShardLayout {
+  struct Place {
+    std::size_t piece;         // the caller's parameter (index into the pieces)
+    std::size_t begin, count;  // the view's elements in it
+  };
+  std::vector<ParamGroup> groups;
+  std::vector<std::vector<Place>> places;  // of each view
+};
+
+ShardLayout shard_layout(const std::vector<detail::Piece>& pieces,
+                         const std::vector<Options>& options, std::size_t begin, std::size_t end) {
+  ShardLayout layout;
+  for (std::size_t g = 0; g < options.size(); ++g) {
+    if (options[g].stochastic_rounding) {
+      throw InvalidOption("ShardedOptimizer: group " + std::to_string(g) +
+                          " asks for stochastic_rounding, whose random stream is indexed by the "
+                          "element's place in the whole tensor; not supported with sharded state");
+    }
+    ParamGroup eight{{}, options[g]}, rest{{}, options[g]};
+    std::vector<ShardLayout::Place> eight_places, rest_places;
+    const bool int8 = options[g].state_dtype == StateDType::int8;
+    if (int8) eight.options.state8_min_size = 0, rest.options.state_dtype = StateDType::float32;
+    for (std::size_t k = 0; k < pieces.size(); ++k) {
+      const detail::Piece& p = pieces[k];
+      if (p.group != g) continue;
+      const std::size_t lo = std::max(p.offset, begin);
+      const std::size_t hi = std::min(p.offset + p.param.size, end);
+      if (lo >= hi) continue;
+      Param view = p.param;
+      const std::size_t skip = (lo - p.offset) * value_width(p.param);
+      view.data = static_cast<std::byte*>(p.param.data) + skip;
+      view.grad = p.param.grad ? static_cast<std::byte*>(p.param.grad) + skip : nullptr;
+      view.size = hi - lo;
+      const bool eight_bit = int8 && double(p.param.size) >= options[g].state8_min_size;
+      const bool first = eight_bit || !int8;
+      (first ? eight : rest).params.push_back(view);
+      (first ? eight_places : rest_places).push_back({k, lo - p.offset, hi - lo});
+    }
+    for (auto [part, places] : {std::pair{&eight, &eight_places}, {&rest, &rest_places}}) {
+      if (part->params.empty()) continue;
+      layout.groups.push_back(std::move(*part));
+      layout.places.push_back(std::move(*places));
+    }
+  }
+  return layout;
+}
+
+// A shard's state as bytes, for rank 0 to put into the whole optimizer: per view, the caller's
+// (group, index), the first element, and the Optimizer::StatePiece.
+class Records {
+ public:
+  template <class T>
+  void put(T value) {
+    const auto* b = reinterpret_cast<const std::byte*>(&value);
+    bytes_.insert(bytes_.end(), b, b + sizeof(T));
+  }
+  void put_piece(const Optimizer::StatePiece& piece) {
+    put(piece.step), put(std::uint8_t(piece.state_dtype)), put(std::uint64_t(piece.size));
+    for (const auto& b : piece.buffers) {
+      put(std::uint64_t(b.size()));
+      bytes_.insert(bytes_.end(), b.begin(), b.end());
+    }
+  }
+  std::span<const std::byte> bytes() const { return bytes_; }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+class RecordReader {
+ public:
+  explicit RecordReader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+  bool done() const { return at_ == bytes_.size(); }
+  template <class T>
+  T get() {
+    T value;
+    std::memcpy(&value, take(sizeof(T)).data(), sizeof(T));
+    return value;
+  }
+  Optimizer::StatePiece get_piece() {
+    Optimizer::StatePiece piece;
+    piece.step = get<std::int64_t>();
+    piece.state_dtype = DType(get<std::uint8_t>());
+    piece.size = get<std::uint64_t>();
+    for (auto& b : piece.buffers) {
+      const auto n = get<std::uint64_t>();
+      const std::span<const std::byte> data = take(n);
+      b.assign(data.begin(), data.end());
+    }
+    return piece;
+  }
+
+ private:
+  std::span<const std::byte> take(std::size_t n) {
+    if (n > bytes_.size() - at_) throw Error("ShardedOptimizer::save: a rank's state is cut short");
+    at_ += n;
+    return bytes_.subspan(at_ - n, n);
+  }
+  std::span<const std::byte> bytes_;
+  std::size_t at_ = 0;
+};
+
 }  // namespace
 
 struct ShardedOptimizer::Impl {
@@ -42,10 +149,10 @@ struct ShardedOptimizer::Impl {
   DType dtype = DType::f32;
   std::size_t total = 0;
   std::vector<std::size_t> bounds;
-  // The shard optimizer's groups: which of ours each is (an 8-bit group is split in two, see
-  // below), and the optimizer (none when this rank's shard is empty).
-  std::vector<std::size_t> group_of;
+  ShardLayout layout;  // its groups moved into the shard optimizer
+  // none when this rank's shard is empty
   std::optional<Optimizer> shard;
+  std::int64_t steps = 0;  // applied, on every rank (an empty shard's too)
   StepTraffic traffic;
   std::vector<std::byte> flat_scratch, parts_scratch;  // kept from step to step
 
@@ -61,46 +168,15 @@ ShardedOptimizer::ShardedOptimizer(std::vector<ParamGroup> groups, Communicator 
   Impl& m = *impl_;
   m.comm = comm;
   m.pieces = detail::concatenate(groups, m.dtype, m.total, "ShardedOptimizer");
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    groups[g].options.validate();
-    if (groups[g].options.stochastic_rounding) {
-      throw InvalidOption("ShardedOptimizer: group " + std::to_string(g) +
-                          " asks for stochastic_rounding, whose random stream is indexed by the "
-                          "element's place in the whole tensor; not supported with sharded state");
-    }
-    m.group_options.push_back(groups[g].options);
+  for (const ParamGroup& g : groups) {
+    g.options.validate();
+    m.group_options.push_back(g.options);
   }
   detail::check_agreement(comm, detail::layout_fingerprint(m.pieces),
                           "ShardedOptimizer: the parameters' dtypes and sizes");
   m.bounds = shard_bounds(m.pieces, m.total, comm.size());
-  // This rank's views. Under state_dtype=int8 a tensor keeps float32 state below
-  // state8_min_size by its whole size, not its shard's: such a group is split into one for
-  // tensors with 8-bit state (min size 0) and one with float32 state.
-  std::vector<ParamGroup> shard_groups;
-  for (std::size_t g = 0; g < groups.size(); ++g) {
-    ParamGroup eight{{}, groups[g].options}, rest{{}, groups[g].options};
-    const bool int8 = groups[g].options.state_dtype == StateDType::int8;
-    if (int8) eight.options.state8_min_size = 0, rest.options.state_dtype = StateDType::float32;
-    for (const detail::Piece& p : m.pieces) {
-      if (p.group != g) continue;
-      const std::size_t lo = std::max(p.offset, m.begin());
-      const std::size_t hi = std::min(p.offset + p.param.size, m.end());
-      if (lo >= hi) continue;
-      Param view = p.param;
-      const std::size_t skip = (lo - p.offset) * value_width(p.param);
-      view.data = static_cast<std::byte*>(p.param.data) + skip;
-      view.grad = p.param.grad ? static_cast<std::byte*>(p.param.grad) + skip : nullptr;
-      view.size = hi - lo;
-      const bool eight_bit = int8 && double(p.param.size) >= groups[g].options.state8_min_size;
-      (eight_bit || !int8 ? eight : rest).params.push_back(view);
-    }
-    for (ParamGroup* part : {&eight, &rest}) {
-      if (part->params.empty()) continue;
-      shard_groups.push_back(std::move(*part));
-      m.group_of.push_back(g);
-    }
-  }
-  if (!shard_groups.empty()) m.shard.emplace(std::move(shard_groups));
+  m.layout = shard_layout(m.pieces, m.group_options, m.begin(), m.end());
+  if (!m.layout.groups.empty()) m.shard.emplace(std::move(m.layout.groups));
 }
 
 ShardedOptimizer::~ShardedOptimizer() = default;
@@ -154,6 +230,7 @@ StepResult ShardedOptimizer::Impl::step() {
   }
   StepResult result;
   if (shard) result = shard->step();
+  ++steps;
   result.updated = 0;
   for (const detail::Piece& p : pieces) result.updated += p.param.grad != nullptr;
   // All-gather: every rank's updated part into every rank's parameters.
@@ -188,6 +265,98 @@ const Optimizer& ShardedOptimizer::shard_optimizer() const {
 }
 const StepTraffic& ShardedOptimizer::last_traffic() const {
   return impl_->traffic;
+}
+std::int64_t ShardedOptimizer::steps_taken() const {
+  return impl_->steps;
+}
+
+void ShardedOptimizer::save(const std::filesystem::path& path) const {
+  const Impl& m = *impl_;
+  std::string error;
+  Records mine;
+  try {
+    for (std::size_t sg = 0; m.shard && sg < m.layout.places.size(); ++sg) {
+      for (std::size_t i = 0; i < m.layout.places[sg].size(); ++i) {
+        const ShardLayout::Place& at = m.layout.places[sg][i];
+        mine.put(std::uint64_t(at.piece)), mine.put(std::uint64_t(at.begin));
+        mine.put_piece(m.shard->state_piece(sg, i, 0, at.count));
+      }
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  // Rank 0 puts every shard into an optimizer over the whole parameters and writes its file:
+  // the checkpoint a single process would write.
+  std::optional<Optimizer> whole;
+  if (m.comm.rank() == 0) {
+    try {
+      whole.emplace(detail::groups_of(m.pieces, m.group_options));
+      whole->set_steps_taken(m.steps);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  detail::send_to_root(m.comm, mine.bytes(), [&](std::span<const std::byte> bytes) {
+    if (!whole) return;
+    try {
+      for (RecordReader r(bytes); !r.done();) {
+        const detail::Piece& p = m.pieces.at(r.get<std::uint64_t>());
+        const auto begin = r.get<std::uint64_t>();
+        whole->set_state_piece(p.group, p.index, begin, r.get_piece());
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+      whole.reset();
+    }
+  });
+  if (whole) {
+    try {
+      whole->save(path);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  detail::raise_if_any_rank_failed(m.comm, error, "ShardedOptimizer::save " + path.string());
+}
+
+void ShardedOptimizer::load(const std::filesystem::path& path) {
+  Impl& m = *impl_;
+  std::string error;
+  std::vector<Options> options;
+  ShardLayout layout;
+  std::optional<Optimizer> fresh;
+  std::int64_t steps = 0;
+  try {
+    // Every rank reads the whole file (a file system all ranks see) and keeps its shard.
+    Optimizer whole(detail::groups_of(m.pieces, m.group_options));
+    whole.load(path);
+    for (std::size_t g = 0; g < whole.num_groups(); ++g) options.push_back(whole.options(g));
+    layout = shard_layout(m.pieces, options, m.begin(), m.end());
+    if (!layout.groups.empty()) {
+      fresh.emplace(std::move(layout.groups));
+      for (std::size_t sg = 0; sg < layout.places.size(); ++sg) {
+        for (std::size_t i = 0; i < layout.places[sg].size(); ++i) {
+          const ShardLayout::Place& at = layout.places[sg][i];
+          const detail::Piece& p = m.pieces[at.piece];
+          fresh->set_state_piece(
+              sg, i, 0, whole.state_piece(p.group, p.index, at.begin, at.begin + at.count));
+        }
+      }
+      fresh->set_steps_taken(whole.steps_taken());
+      if (m.shard) {
+        fresh->set_kernel_config(m.shard->kernel_config());
+        fresh->set_schedule(m.shard->schedule());
+      }
+    }
+    steps = whole.steps_taken();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  detail::raise_if_any_rank_failed(m.comm, error, "ShardedOptimizer::load " + path.string());
+  m.group_options = std::move(options);
+  m.layout = std::move(layout);
+  m.shard = std::move(fresh);
+  m.steps = steps;
 }
 
 }  // namespace rmsprop::mpi

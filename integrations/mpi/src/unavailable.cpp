@@ -65,4 +65,19 @@ const Optimizer& ShardedOptimizer::shard_optimizer() const {
 const StepTraffic& ShardedOptimizer::last_traffic() const {
   refuse();
 }
+std::int64_t ShardedOptimizer::steps_taken() const {
+  refuse();
+}
+void ShardedOptimizer::save(const std::filesystem::path&) const {
+  refuse();
+}
+void ShardedOptimizer::load(const std::filesystem::path&) {
+  refuse();
+}
+void DataParallel::save(const std::filesystem::path&) const {
+  refuse();
+}
+void DataParallel::load(const std::filesystem::path&) {
+  refuse();
+}
 }  // namespace rmsprop::mpi

@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -90,6 +91,12 @@ class DataParallel {
   const Optimizer& optimizer() const;
   const StepTraffic& last_traffic() const;
 
+  // Checkpoints, collective (NOTE: [MPI checkpoints]): save() writes the optimizer's
+  // checkpoint on rank 0; load() reads it on every rank, from any world size and from
+  // ShardedOptimizer::save or a single process's Optimizer::save over the same groups.
+  void save(const std::filesystem::path& path) const;
+  void load(const std::filesystem::path& path);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -115,6 +122,17 @@ class ShardedOptimizer {
   // The optimizer over this rank's shard views (its state is 1/N of the whole).
   const Optimizer& shard_optimizer() const;
   const StepTraffic& last_traffic() const;
+  std::int64_t steps_taken() const;  // applied steps (skipped ones excluded)
+
+  // NOTE: [MPI checkpoints] Collective. save() gathers every shard's state to rank 0, which
+  // writes the one checkpoint a single process's Optimizer over the same groups would write
+  // (rank 0 holds the whole state for the time of the call). load() reads that file on every
+  // rank (a file system they all see) and keeps the rank's shard, so a run saved at N ranks
+  // resumes at any M, sharded or not (DataParallel, Optimizer). Either all ranks succeed or
+  // all throw CheckpointError naming the failing rank, their state unchanged. The parameters
+  // themselves are the caller's to save (every rank holds them all).
+  void save(const std::filesystem::path& path) const;
+  void load(const std::filesystem::path& path);
 
  private:
   struct Impl;
