@@ -185,6 +185,27 @@ TEST(ShardedOptimizer, EqualsDataParallelBitwiseAndHoldsItsShareOfTheState) {
   }
 }
 
+// The averager alone, with fresh gradient buffers at every call (as libtorch may allocate
+// them), gives DataParallel's averaged gradients.
+TEST(GradientAverager, AveragesAsDataParallelWithBuffersThatChangeBetweenCalls) {
+  const Communicator comm = world();
+  const std::vector<std::size_t> sizes = {40000, 7, 9999};
+  Model a(sizes);
+  DataParallel dp({{a.params(), flavor("plain")}}, comm, /*bucket_bytes=*/4096);
+  GradientAverager averager(comm, /*bucket_bytes=*/4096);
+  for (int step = 0; step < 3; ++step) {
+    Model b(sizes);  // new buffers
+    b.w = a.w;
+    a.fill(comm.rank(), step), b.fill(comm.rank(), step);
+    dp.step();  // averages a.g in place, then steps a.w
+    averager.average(b.params());
+    for (std::size_t t = 0; t < sizes.size(); ++t) {
+      ASSERT_EQ(0, std::memcmp(a.g[t].data(), b.g[t].data(), sizes[t] * sizeof(float)));
+    }
+    EXPECT_EQ(averager.last_traffic().gradient_bytes_sent, dp.last_traffic().gradient_bytes_sent);
+  }
+}
+
 TEST(ShardedOptimizer, SameWorldSizeSameBitsRunAfterRun) {
   const Communicator comm = world();
   const std::vector<std::size_t> sizes = {40000, 9999};

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 
 #include "rmsprop/error.hpp"
@@ -26,6 +27,11 @@ Session::Session(int* argc, char*** argv) {
 
 Session::~Session() {
   if (owns_) MPI_Finalize();
+}
+
+void Session::abort(int exit_code) {
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; if it did, still end here
 }
 
 Communicator Communicator::world() {

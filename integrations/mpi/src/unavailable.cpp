@@ -10,6 +10,7 @@ namespace {
 }  // namespace
 
 struct DataParallel::Impl {};
+struct GradientAverager::Impl {};
 struct ShardedOptimizer::Impl {};
 
 bool available() {
@@ -19,10 +20,27 @@ Session::Session(int*, char***) {
   refuse();
 }
 Session::~Session() = default;
+void Session::abort(int) {
+  refuse();
+}
 Communicator Communicator::world() {
   refuse();
 }
 Communicator Communicator::of(const void*) {
+  refuse();
+}
+GradientAverager::GradientAverager(Communicator, std::size_t) {
+  refuse();
+}
+GradientAverager::~GradientAverager() = default;
+GradientAverager::GradientAverager(GradientAverager&&) noexcept = default;
+void GradientAverager::average(const std::vector<Param>&) {
+  refuse();
+}
+const StepTraffic& GradientAverager::last_traffic() const {
+  refuse();
+}
+const Communicator& GradientAverager::communicator() const {
   refuse();
 }
 DataParallel::DataParallel(std::vector<ParamGroup>, Communicator, std::size_t) {

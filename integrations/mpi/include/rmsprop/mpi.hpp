@@ -39,6 +39,9 @@ class Session {
  public:
   Session(int* argc, char*** argv);
   ~Session();
+  // Ends every rank of the job with `exit_code` (MPI_Abort): for an error on one rank that the
+  // others, waiting in a collective, would otherwise wait out.
+  [[noreturn]] static void abort(int exit_code);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -73,6 +76,26 @@ struct StepTraffic {
   std::size_t gradient_bytes_sent = 0;  // reduce-scatter part (Alltoallv), own part excluded
   std::size_t gradient_bytes_received = 0;
   std::size_t gather_bytes_sent = 0;  // all-gather part (gradients or parameters)
+};
+
+// The gradients of a parameter list averaged across ranks, in place (NOTE: [MPI backend]), in
+// buckets of at most `bucket_bytes`: for a training loop that steps with an optimizer of its
+// own (the CLI's libtorch one), and inside DataParallel. Gradients are float32 or float64,
+// one dtype per call; parameters without a gradient are left out, and every rank must pass
+// the same shapes and the same parameters with a gradient (else InvalidArgument on every
+// rank). The buffers may differ from call to call (a framework may reallocate gradients).
+class GradientAverager {
+ public:
+  explicit GradientAverager(Communicator comm, std::size_t bucket_bytes = std::size_t(25) << 20);
+  ~GradientAverager();
+  GradientAverager(GradientAverager&&) noexcept;
+  void average(const std::vector<Param>& params);
+  const StepTraffic& last_traffic() const;
+  const Communicator& communicator() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // Every rank steps every parameter with the gradients averaged across ranks (NOTE: [MPI
