@@ -90,13 +90,14 @@ void use_one_blas_thread() {
 
 }  // namespace
 
-TrainSettings TaskFlags::settings() const {
+TrainSettings TaskFlags::settings(int processes_per_machine) const {
   TrainSettings s;
   s.model = model;
   s.epochs = epochs;
   s.batch_size = batch_size;
   s.seed = seed;
-  s.threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  s.threads = threads > 0 ? threads : std::max(1, cores / std::max(1, processes_per_machine));
   s.progress = progress;
   ::torch::set_num_threads(s.threads);
   use_one_blas_thread();

@@ -30,7 +30,9 @@ struct TaskFlags {
   // The data the model trains on: Fashion-MNIST, or generated points for --model linreg.
   Dataset load() const;
   // Settings for the trainer (optimizer fields left to the caller).
-  TrainSettings settings() const;
+  // --threads, or the cores shared among `processes_per_machine` processes (ranks of one
+  // machine under mpirun).
+  TrainSettings settings(int processes_per_machine = 1) const;
   static bool stderr_is_terminal_default();
 };
 

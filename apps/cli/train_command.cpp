@@ -1,7 +1,9 @@
 #include <fcntl.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -10,6 +12,10 @@
 #include "output.hpp"
 #include "rmsprop/error.hpp"
 #include "task_flags.hpp"
+
+#if RMSPROP_CLI_MPI
+#include "rmsprop/mpi.hpp"
+#endif
 
 namespace rmsprop::cli {
 
@@ -21,6 +27,70 @@ struct TrainFlags {
   std::string resume;
   std::int64_t stop_after = 0;
   int report_fd = -1;
+  bool distributed = false;
+};
+
+// Ranks of this machine under mpirun (Open MPI, MPICH), for sharing its cores.
+int ranks_on_this_machine() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"}) {
+    if (const char* v = std::getenv(name)) return std::max(1, std::atoi(v));
+  }
+  return 1;
+}
+
+// train --distributed: MPI for the command's lifetime and the gradient averaging.
+class DistributedRun {
+ public:
+  explicit DistributedRun(bool on) {
+    if (!on) return;
+#if RMSPROP_CLI_MPI
+    if (!mpi::available()) {
+      throw InvalidOption(
+          "--distributed: this rmsprop was built without MPI (install libopenmpi-dev "
+          "openmpi-bin and rebuild)");
+    }
+    session_ = std::make_unique<mpi::Session>(nullptr, nullptr);
+    averager_ = std::make_unique<mpi::GradientAverager>(mpi::Communicator::world());
+#else
+    throw InvalidOption("--distributed: this rmsprop was built without rmsprop::mpi");
+#endif
+  }
+  // An error on one rank of several ends the job (the others wait in a collective for this
+  // rank): the error is printed first, as the CLI prints any.
+  [[noreturn]] void end_job_with(const std::exception& e) const {
+#if RMSPROP_CLI_MPI
+    std::fprintf(stderr, "rmsprop: %s\n", e.what());
+    std::fflush(stderr);
+    std::fflush(stdout);
+    mpi::Session::abort(1);
+#else
+    throw std::runtime_error(e.what());
+#endif
+  }
+  bool several_ranks() const {
+#if RMSPROP_CLI_MPI
+    return averager_ && averager_->communicator().size() > 1;
+#else
+    return false;
+#endif
+  }
+  std::optional<Distribution> distribution() const {
+#if RMSPROP_CLI_MPI
+    if (averager_) {
+      const mpi::Communicator& c = averager_->communicator();
+      mpi::GradientAverager* averager = averager_.get();
+      return Distribution{c.rank(), c.size(),
+                          [averager](const std::vector<Param>& p) { averager->average(p); }};
+    }
+#endif
+    return std::nullopt;
+  }
+
+ private:
+#if RMSPROP_CLI_MPI
+  std::unique_ptr<mpi::Session> session_;
+  std::unique_ptr<mpi::GradientAverager> averager_;
+#endif
 };
 
 // One JSON line per epoch on an inherited descriptor: `rmsprop tune` reads them to prune.
@@ -42,16 +112,44 @@ std::function<void(const EpochRecord&)> epoch_reporter(int fd) {
   };
 }
 
+void train_and_report(const TrainFlags& f, const DistributedRun& mpi);
+
 void run_train(const TrainFlags& f) {
-  TrainSettings s = f.task.settings();
+  const DistributedRun mpi(f.distributed);
+  try {
+    train_and_report(f, mpi);
+  } catch (const std::exception& e) {
+    if (mpi.several_ranks()) mpi.end_job_with(e);
+    throw;
+  }
+}
+
+void train_and_report(const TrainFlags& f, const DistributedRun& mpi) {
+  TrainSettings s = f.task.settings(f.distributed ? ranks_on_this_machine() : 1);
   s.options = f.optimizer.resolve(default_rmsprop());
   s.backend = f.optimizer.backend;
   s.resume = f.resume;
   s.stop_after = f.stop_after;
+  s.distribution = mpi.distribution();
+  // Under --distributed every rank trains; rank 0 alone prints and writes the run folder.
+  if (s.distribution && s.distribution->rank != 0) {
+    s.progress = false;
+    std::FILE* quiet = std::fopen("/dev/null", "w");
+    if (!quiet) throw std::runtime_error("cannot open /dev/null");
+    const Dataset data = f.task.load();
+    train(s, data, quiet);
+    std::fclose(quiet);
+    return;
+  }
   if (f.report_fd >= 0) s.on_epoch = epoch_reporter(f.report_fd);
   const auto dir = make_run_folder(f.task.out, "train");
   const Dataset data = f.task.load();
   s.checkpoint = dir / "checkpoint.pt";
+  if (s.distribution) {
+    std::printf("distributed: %d ranks, each %lld of every %lld examples of a batch\n",
+                s.distribution->ranks, static_cast<long long>(s.batch_size / s.distribution->ranks),
+                static_cast<long long>(s.batch_size));
+  }
   std::printf("%s: %s, %lld train / %lld validation / %lld test examples; %s, %d threads\n",
               data.name.c_str(), describe(s.model, data.classes).c_str(),
               static_cast<long long>(data.train.size()), static_cast<long long>(data.val.size()),
@@ -67,6 +165,7 @@ void run_train(const TrainFlags& f) {
   doc["optimizer"] = {{"backend", s.backend}, {"options", options}};
   doc["settings"] = {{"epochs", s.epochs},
                      {"batch_size", s.batch_size},
+                     {"ranks", s.distribution ? s.distribution->ranks : 1},
                      {"seed", s.seed},
                      {"threads", s.threads},
                      {"finished", r.test_loss.has_value()}};
@@ -116,6 +215,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--stop-after", flags->stop_after,
                   "Stop after N epochs of this invocation (as if interrupted; --resume goes on)")
       ->check(CLI::NonNegativeNumber)
+      ->group("Task");
+  cmd->add_flag("--distributed", flags->distributed,
+                "Data-parallel training under mpirun (mpirun -np N rmsprop train --distributed): "
+                "each rank takes 1/N of every batch, gradients are averaged across ranks "
+                "(deterministic), rank 0 writes the results; --resume works at any N")
       ->group("Task");
   cmd->add_option("--report-fd", flags->report_fd,
                   "Write one JSON line per epoch (epoch, train_loss, val_loss, val_accuracy) to "

@@ -176,6 +176,20 @@ std::vector<EpochRecord> load_checkpoint(const std::filesystem::path& path,
   }
 }
 
+// The model's gradients as buffers for Distribution::average: a parameter without one (a rank
+// with no rows in this batch) gets zeros, so every rank averages the same list.
+std::vector<Param> gradients_of(::torch::nn::Sequential& model) {
+  std::vector<Param> out;
+  for (auto& p : model->parameters()) {
+    if (!p.grad().defined()) p.mutable_grad() = ::torch::zeros_like(p);
+    auto& g = p.mutable_grad();
+    if (!g.is_contiguous() || g.scalar_type() != ::torch::kFloat)
+      g = g.contiguous().to(::torch::kFloat);
+    out.push_back({p.data_ptr(), g.data_ptr(), std::size_t(p.numel()), DType::f32, false});
+  }
+  return out;
+}
+
 std::string digest(::torch::nn::Sequential& model) {
   std::uint64_t h = 0xcbf29ce484222325ull;
   for (const auto& p : model->parameters()) {
@@ -217,6 +231,7 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
     std::fprintf(log, "resumed from %s after epoch %lld\n", s.resume.c_str(),
                  static_cast<long long>(result.epochs.size()));
   }
+  const std::optional<Distribution>& dist = s.distribution;
   const std::int64_t n = data.train.size();
   // no n + batch_size - 1: it overflows for a batch size near 2^63
   const std::int64_t batches = n / s.batch_size + (n % s.batch_size != 0);
@@ -227,6 +242,12 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
     // draws what the uninterrupted one did.
     ::torch::manual_seed(s.seed * 1'000'003 + std::uint64_t(epoch) + 1);
     auto order = ::torch::randperm(n, ::torch::kLong);
+    // every rank draws the same order; the others then their own dropout (rank 0 goes on
+    // with the stream one process would draw from)
+    if (dist && dist->rank > 0) {
+      ::torch::manual_seed(s.seed * 1'000'003 + std::uint64_t(epoch) + 1 +
+                           0x9E3779B97F4A7C15ull * std::uint64_t(dist->rank));
+    }
     model->train();
     Progress bar(s.label + " epoch " + std::to_string(epoch + 1) + "/" + std::to_string(s.epochs),
                  batches, s.progress);
@@ -236,22 +257,42 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
     const auto start = Clock::now();
     for (std::int64_t b = 0; b < batches; ++b) {
       auto idx = order.slice(0, b * s.batch_size, std::min(n, (b + 1) * s.batch_size));
-      auto x = data.train.x.index_select(0, idx), y = data.train.y.index_select(0, idx);
+      const std::int64_t rows = idx.size(0);
+      if (dist)
+        idx = idx.slice(0, rows * dist->rank / dist->ranks, rows * (dist->rank + 1) / dist->ranks);
       opt->zero_grad();
-      auto out = model->forward(x);
-      auto loss = loss_of(out, y, classify);
-      loss.backward();
+      // this process's rows: their loss sum and correct predictions
+      double sums[2] = {0, 0};
+      if (idx.size(0) > 0) {
+        auto x = data.train.x.index_select(0, idx), y = data.train.y.index_select(0, idx);
+        auto out = model->forward(x);
+        auto loss = loss_of(out, y, classify);
+        // A rank's mean over its rows, weighted by its share of the batch times the ranks:
+        // the average across ranks is then the batch's mean gradient, as in one process.
+        if (dist) {
+          (loss * (double(idx.size(0)) * dist->ranks / double(rows))).backward();
+        } else {
+          loss.backward();
+        }
+        sums[0] = loss.item<double>() * double(idx.size(0));
+        if (classify) sums[1] = out.argmax(1).eq(y).sum().item<double>();
+      }
+      if (dist) {
+        dist->average(gradients_of(model));
+        dist->average({{sums, sums, 2, DType::f64, false}});  // the same bits on every rank
+        sums[0] *= dist->ranks, sums[1] *= dist->ranks;
+      }
       const auto step_start = Clock::now();
       opt->step();
       r.optimizer_seconds += seconds_since(step_start);
-      const double batch_loss = loss.item<double>();
+      const double batch_loss = sums[0] / double(rows);
       if (!std::isfinite(batch_loss)) {
         throw std::runtime_error("the training loss became " + std::to_string(batch_loss) +
                                  " in epoch " + std::to_string(epoch + 1) +
                                  " (learning rate too high?)");
       }
-      loss_sum += batch_loss * double(idx.size(0));
-      if (classify) correct += out.argmax(1).eq(y).sum().item<double>();
+      loss_sum += sums[0];
+      correct += sums[1];
       bar.update(b + 1,
                  "loss " + std::to_string(loss_sum / double((b + 1) * s.batch_size)).substr(0, 6));
     }

@@ -11,11 +11,21 @@
 
 #include "data.hpp"
 #include "models.hpp"
+#include "rmsprop/optimizer.hpp"
 #include "rmsprop/options.hpp"
 
 namespace rmsprop::cli {
 
 struct EpochRecord;
+
+// Data-parallel training over ranks (train --distributed): every rank holds the whole model
+// and optimizer, takes its contiguous share of each global batch, and steps with the gradients
+// averaged across the ranks; the ranks stay bitwise identical.
+struct Distribution {
+  int rank = 0, ranks = 1;
+  // Averages the gradient buffers of `params` across the ranks, in place (rmsprop::mpi).
+  std::function<void(const std::vector<Param>&)> average;
+};
 
 struct TrainSettings {
   ModelSpec model;
@@ -31,6 +41,7 @@ struct TrainSettings {
   std::string label = "train";  // progress bar label
   // Called after each epoch's validation, before its checkpoint (`tune` prunes on it).
   std::function<void(const EpochRecord&)> on_epoch;
+  std::optional<Distribution> distribution;  // unset: one process
 };
 
 struct EpochRecord {

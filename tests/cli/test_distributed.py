@@ -1,0 +1,95 @@
+"""`mpirun -np N rmsprop train --distributed`: data-parallel training over MPI ranks.
+
+The library's own MPI tests (tests/mpi) check the averaging's arithmetic; these check the
+command: one process's result at N = 1, the same bits run after run, one writer, and --resume
+at another N.
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from test_cli import CLI, run
+
+MPIRUN = shutil.which("mpirun")
+# CI runs as root, and 2 ranks on 2 cores: Open MPI asks to be told both are meant
+MPI_ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1")
+# logistic regression (no dropout), a batch that does not split evenly over 2 ranks
+TASK = ["--model", "logreg", "--train-limit", "1000", "--test-limit", "200", "--epochs", "3",
+        "--batch-size", "33", "--threads", "1", "--no-plots"]
+
+
+def mpirun(ranks, *args, check=True):
+    p = subprocess.run([MPIRUN, "--oversubscribe", "-np", str(ranks), CLI, *map(str, args)],
+                       capture_output=True, text=True, timeout=600, env=MPI_ENV)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{args} exited {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def built_with_mpi():
+    if MPIRUN is None:
+        return False
+    p = mpirun(1, "train", "--distributed", "--epochs", "0", "--train-limit", "10",
+               "--test-limit", "10", check=False)
+    return "built without" not in p.stderr
+
+
+pytestmark = pytest.mark.skipif(not built_with_mpi(),
+                                reason="needs mpirun and a CLI built with rmsprop::mpi")
+
+
+def metrics(folder):
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def test_one_rank_is_one_process_bit_for_bit(tmp_path):
+    run("train", *TASK, "--out", tmp_path / "alone")
+    mpirun(1, "train", *TASK, "--distributed", "--out", tmp_path / "one")
+    assert metrics(tmp_path / "one")["weights_digest"] == metrics(tmp_path / "alone")["weights_digest"]
+
+
+def test_two_ranks_learn_as_one_process_and_repeat_their_bits(tmp_path):
+    p = mpirun(2, "train", *TASK, "--distributed", "--out", tmp_path / "a")
+    assert "distributed: 2 ranks" in p.stdout
+    assert p.stdout.count("epoch 3/3") == 1  # rank 0 prints, the other is quiet
+    mpirun(2, "train", *TASK, "--distributed", "--out", tmp_path / "b")
+    a, b = metrics(tmp_path / "a"), metrics(tmp_path / "b")
+    assert a["weights_digest"] == b["weights_digest"]  # deterministic reduction
+    assert a["settings"]["ranks"] == 2
+    run("train", *TASK, "--out", tmp_path / "alone")
+    alone = metrics(tmp_path / "alone")
+    # The same mean gradient of every batch, summed in another order: float32 rounding apart
+    # (the library's tests bound it per step); a loose check that nothing else differs (a rank
+    # stepping on its half alone, or a mis-weighted uneven batch, moves it by far more).
+    assert a["weights_digest"] != alone["weights_digest"]
+    for key in ("val_loss", "train_loss"):
+        assert a["epochs"][-1][key] == pytest.approx(alone["epochs"][-1][key], rel=1e-3), key
+
+
+def test_resume_at_another_number_of_ranks(tmp_path):
+    mpirun(2, "train", *TASK, "--distributed", "--out", tmp_path / "part", "--stop-after", "1")
+    checkpoint = tmp_path / "part" / "checkpoint.pt"
+    # at 2 ranks again: the run that never stopped, to the bit
+    mpirun(2, "train", *TASK, "--distributed", "--out", tmp_path / "again", "--resume", checkpoint)
+    mpirun(2, "train", *TASK, "--distributed", "--out", tmp_path / "whole")
+    assert metrics(tmp_path / "again")["weights_digest"] == metrics(tmp_path / "whole")["weights_digest"]
+    # at 1 rank (and in one process): goes on from epoch 1
+    p = mpirun(1, "train", *TASK, "--distributed", "--out", tmp_path / "one", "--resume", checkpoint)
+    assert "resumed from" in p.stdout and "epoch 3/3" in p.stdout
+    one = metrics(tmp_path / "one")
+    assert len(one["epochs"]) == 3
+    assert one["epochs"][0] == metrics(tmp_path / "part")["epochs"][0]
+    p = run("train", *TASK, "--out", tmp_path / "alone", "--resume", checkpoint)
+    assert metrics(tmp_path / "alone")["weights_digest"] == one["weights_digest"]
+
+
+def test_an_error_on_one_rank_ends_every_rank(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    p = mpirun(2, "train", *TASK, "--distributed", "--out", blocker / "run", check=False)
+    assert p.returncode != 0
+    assert "--out" in p.stderr and "cannot create the folder" in p.stderr
