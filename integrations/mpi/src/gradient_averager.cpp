@@ -64,6 +64,7 @@ void GradientAverager::average(const std::vector<Param>& params) {
   detail::check_agreement(m.comm, detail::layout_fingerprint(pieces),
                           "GradientAverager: the parameters' dtypes and sizes");
   detail::check_same_gradients(m.comm, pieces, "GradientAverager::average");
+  if (m.comm.size() == 1) return;  // the average of one rank's gradients: themselves
   if (dtype == DType::f64) {
     m.average<double>(pieces, total);
   } else {

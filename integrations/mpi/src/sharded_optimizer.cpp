@@ -186,15 +186,18 @@ template <class T>
 StepResult ShardedOptimizer::Impl::step() {
   traffic = {};
   detail::check_same_gradients(comm, pieces, "ShardedOptimizer::step");
+  // One rank: its gradient is the average and its shard the whole, so nothing is copied
+  // (measured: the copies made one rank 5x slower than the plain Optimizer's step).
+  const bool alone = comm.size() == 1;
   // Reduce-scatter: this rank's part of the concatenated gradients, averaged, written back
   // into the gradient buffers it steps.
-  const std::span<T> flat = detail::scratch_of<T>(flat_scratch, total);
+  const std::span<T> flat = detail::scratch_of<T>(flat_scratch, alone ? 0 : total);
   for (const detail::Piece& p : pieces) {
-    if (p.param.grad) {
+    if (p.param.grad && !alone) {
       std::memcpy(flat.data() + p.offset, p.param.grad, p.param.size * sizeof(T));
     }
   }
-  detail::average<T>(comm, flat, bounds, false, traffic, parts_scratch);
+  if (!alone) detail::average<T>(comm, flat, bounds, false, traffic, parts_scratch);
   // Every rank learns whether any rank's part holds a non-finite value, per group: then all
   // skip or all throw, as one process would (the planner sees only this rank's part).
   std::vector<int> where(group_options.size(), 0);  // 1 + the rank that saw it, or 0
@@ -202,10 +205,11 @@ StepResult ShardedOptimizer::Impl::step() {
     if (!p.param.grad) continue;
     const std::size_t lo = std::max(p.offset, begin()),
                       hi = std::min(p.offset + p.param.size, end());
+    const T* averaged = alone ? static_cast<const T*>(p.param.grad) - p.offset : flat.data();
     for (std::size_t i = lo; i < hi; ++i) {
-      if (!std::isfinite(flat[i])) where[p.group] = comm.rank() + 1;
+      if (!std::isfinite(averaged[i])) where[p.group] = comm.rank() + 1;
     }
-    if (lo < hi) {
+    if (lo < hi && !alone) {
       std::memcpy(static_cast<T*>(p.param.grad) + (lo - p.offset), flat.data() + lo,
                   (hi - lo) * sizeof(T));
     }
@@ -233,6 +237,7 @@ StepResult ShardedOptimizer::Impl::step() {
   ++steps;
   result.updated = 0;
   for (const detail::Piece& p : pieces) result.updated += p.param.grad != nullptr;
+  if (alone) return result;
   // All-gather: every rank's updated part into every rank's parameters.
   // the gradients' scratch serves again: their averages are in the gradient buffers now
   const std::span<std::byte> params = std::as_writable_bytes(flat);
