@@ -17,6 +17,7 @@
 #include "optimizer_impl.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/step_plan.hpp"
+#include "text.hpp"
 
 namespace rmsprop {
 
@@ -400,7 +401,7 @@ void Optimizer::load_sealed(const SealedFile& file, const std::string& name) {
     states[gi].resize(num_params);
     for (std::size_t i = 0; i < num_params; ++i) {
       const Param& p = g.params[i];
-      const std::string at = "group " + std::to_string(gi) + ", parameter " + std::to_string(i);
+      const std::string at = where(gi, i);
       const auto dtype = r.get<std::uint8_t>("dtype");
       const auto size = r.get<std::uint64_t>("element count");
       if (dtype != std::uint8_t(p.dtype) || size != p.size) {

@@ -9,13 +9,10 @@
 #include "optimizer_impl.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/step_plan.hpp"
+#include "text.hpp"
 
 namespace rmsprop {
 namespace {
-
-std::string where(std::size_t group, std::size_t index) {
-  return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
-}
 
 // Checks that every parameter's dtype goes with the group's storage options.
 void check_group(const std::vector<Param>& params, const Options& o, std::size_t group) {
@@ -253,6 +250,11 @@ double Optimizer::current_lr(std::size_t group) const {
 
 std::int64_t Optimizer::steps_taken() const {
   return impl_->steps_taken;
+}
+
+const Param& Optimizer::param(std::size_t group, std::size_t index) const {
+  if (index >= num_params(group)) throw InvalidArgument(where(group, index) + " does not exist");
+  return impl_->groups[group].params[index];
 }
 
 std::int64_t Optimizer::step_count(std::size_t group, std::size_t index) const {

@@ -8,6 +8,7 @@
 #include "rmsprop/error.hpp"
 #include "rmsprop/state8.hpp"
 #include "rmsprop/step_plan.hpp"
+#include "text.hpp"
 
 namespace rmsprop {
 namespace {
@@ -17,10 +18,6 @@ constexpr AlignedBuffer ParamState::*kBuffers[] = {&ParamState::square_avg, &Par
                                                    &ParamState::master};
 constexpr const char* kBufferNames[] = {"square_avg", "grad_avg", "momentum_buffer",
                                         "master weights"};
-
-std::string where(std::size_t group, std::size_t index) {
-  return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
-}
 
 // Where elements [begin, end) of a buffer of `n` values of `dtype` lie: one or two byte ranges
 // (8-bit state: the codes, and the scales of the blocks), {offset, length} each.

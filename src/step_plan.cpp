@@ -12,10 +12,6 @@
 namespace rmsprop {
 namespace {
 
-std::string where(std::size_t group, std::size_t index) {
-  return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
-}
-
 std::string describe(const BufferView& b) {
   const std::string dtype =
       b.supported_dtype ? std::string(to_string(b.dtype)) : std::string(b.dtype_name);

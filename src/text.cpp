@@ -33,4 +33,8 @@ bool parse_bool(std::string_view field, std::string_view text) {
                       "' is not a boolean (true/false)");
 }
 
+std::string where(std::size_t group, std::size_t index) {
+  return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
+}
+
 }  // namespace rmsprop

@@ -83,6 +83,7 @@ class Optimizer {
   void set_options(std::size_t group, const Options& options);
   // Re-points a parameter at new buffers of the same size and dtype (e.g. a fresh gradient).
   void set_param(std::size_t group, std::size_t index, const Param& param);
+  const Param& param(std::size_t group, std::size_t index) const;  // the buffers it steps
 
   // How step() runs the fused kernel: threads (default all cores) and SIMD target (default the
   // best this CPU has). Results are bitwise the same for every setting.
