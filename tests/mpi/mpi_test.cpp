@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <vector>
@@ -310,6 +312,14 @@ bool same_bits(const Model& a, const std::vector<std::vector<float>>& w) {
 // Saved at N ranks after 5 steps, resumed at N/2 and at 1 rank (sharded, data parallel, and a
 // plain Optimizer in one process): the same 5 further steps give the same bits as never
 // stopping (NOTE: [dyadic gradients]).
+std::vector<std::byte> bytes_of(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<char> chars{std::istreambuf_iterator<char>(in), {}};
+  std::vector<std::byte> bytes(chars.size());
+  std::memcpy(bytes.data(), chars.data(), chars.size());
+  return bytes;
+}
+
 TEST(Checkpoint, SavedAtNRanksResumesAtFewerOnTheSameTrajectory) {
   const Communicator comm = world();
   const int n = comm.size();
@@ -325,6 +335,13 @@ TEST(Checkpoint, SavedAtNRanksResumesAtFewerOnTheSameTrajectory) {
     ShardedOptimizer sharded({{run.params(), o}}, comm);
     for (int step = 0; step < 5; ++step) fill_dyadic(run, comm.rank(), 1, step), sharded.step();
     sharded.save(file.path);
+    // in memory: the file's bytes on rank 0, nothing elsewhere
+    const std::vector<std::byte> in_memory = sharded.save_to_memory();
+    if (comm.rank() == 0) {
+      EXPECT_TRUE(in_memory == bytes_of(file.path));
+    } else {
+      EXPECT_TRUE(in_memory.empty());
+    }
     const std::vector<std::vector<float>> at_save = run.w;
     for (int step = 5; step < 10; ++step) fill_dyadic(run, comm.rank(), 1, step), sharded.step();
     const std::vector<std::vector<float>> never_stopped = run.w;
@@ -337,22 +354,26 @@ TEST(Checkpoint, SavedAtNRanksResumesAtFewerOnTheSameTrajectory) {
       if (comm.rank() < m) {
         const Communicator fewer = Communicator::of(&sub);
         const int share = n / m;
-        Model a(sizes), b(sizes);
-        a.w = b.w = at_save;
+        Model a(sizes), b(sizes), c(sizes);
+        a.w = b.w = c.w = at_save;
         Options other = o;
         other.lr = 0.5;  // the file's options win, as in Optimizer::load
         ShardedOptimizer resumed({{a.params(), other}}, fewer);
         DataParallel parallel({{b.params(), other}}, fewer);
+        ShardedOptimizer from_memory({{c.params(), other}}, fewer);
         resumed.load(file.path);
         parallel.load(file.path);
+        from_memory.load_from_memory(bytes_of(file.path));
         EXPECT_EQ(resumed.steps_taken(), 5);
         for (int step = 5; step < 10; ++step) {
           fill_dyadic(a, fewer.rank() * share, share, step);
           fill_dyadic(b, fewer.rank() * share, share, step);
-          resumed.step(), parallel.step();
+          fill_dyadic(c, fewer.rank() * share, share, step);
+          resumed.step(), parallel.step(), from_memory.step();
         }
         EXPECT_TRUE(same_bits(a, never_stopped)) << "sharded, " << m << " of " << n << " ranks";
         EXPECT_TRUE(same_bits(b, never_stopped)) << "data parallel, " << m << " of " << n;
+        EXPECT_TRUE(same_bits(c, never_stopped)) << "from memory, " << m << " of " << n;
         MPI_Comm_free(&sub);
       }
       MPI_Barrier(MPI_COMM_WORLD);

@@ -2,7 +2,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
+#include <span>
+#include <string>
+#include <string_view>
 
 #include "collective.hpp"
 #include "rmsprop/error.hpp"
@@ -153,6 +157,7 @@ struct ShardedOptimizer::Impl {
   // none when this rank's shard is empty
   std::optional<Optimizer> shard;
   std::int64_t steps = 0;  // applied, on every rank (an empty shard's too)
+  KernelConfig kernel;
   StepTraffic traffic;
   std::vector<std::byte> flat_scratch, parts_scratch;  // kept from step to step
 
@@ -161,6 +166,8 @@ struct ShardedOptimizer::Impl {
 
   template <class T>
   StepResult step();
+  void save_with(const std::function<void(const Optimizer&)>& write, const std::string& name) const;
+  void load_with(const std::function<void(Optimizer&)>& read, const std::string& name);
 };
 
 ShardedOptimizer::ShardedOptimizer(std::vector<ParamGroup> groups, Communicator comm)
@@ -268,6 +275,10 @@ const Optimizer& ShardedOptimizer::shard_optimizer() const {
   if (!impl_->shard) throw Error("ShardedOptimizer: this rank's shard is empty");
   return *impl_->shard;
 }
+void ShardedOptimizer::set_kernel_config(const KernelConfig& config) {
+  if (impl_->shard) impl_->shard->set_kernel_config(config);
+  impl_->kernel = config;
+}
 const StepTraffic& ShardedOptimizer::last_traffic() const {
   return impl_->traffic;
 }
@@ -275,37 +286,38 @@ std::int64_t ShardedOptimizer::steps_taken() const {
   return impl_->steps;
 }
 
-void ShardedOptimizer::save(const std::filesystem::path& path) const {
-  const Impl& m = *impl_;
+// Rank 0 puts every shard into an optimizer over the whole parameters, then `write` makes of
+// it the checkpoint a single process would write (on rank 0; the other ranks' `whole` is
+// empty). Collective.
+void ShardedOptimizer::Impl::save_with(const std::function<void(const Optimizer&)>& write,
+                                       const std::string& name) const {
   std::string error;
   Records mine;
   try {
-    for (std::size_t sg = 0; m.shard && sg < m.layout.places.size(); ++sg) {
-      for (std::size_t i = 0; i < m.layout.places[sg].size(); ++i) {
-        const ShardLayout::Place& at = m.layout.places[sg][i];
+    for (std::size_t sg = 0; shard && sg < layout.places.size(); ++sg) {
+      for (std::size_t i = 0; i < layout.places[sg].size(); ++i) {
+        const ShardLayout::Place& at = layout.places[sg][i];
         mine.put(std::uint64_t(at.piece)), mine.put(std::uint64_t(at.begin));
-        mine.put_piece(m.shard->state_piece(sg, i, 0, at.count));
+        mine.put_piece(shard->state_piece(sg, i, 0, at.count));
       }
     }
   } catch (const std::exception& e) {
     error = e.what();
   }
-  // Rank 0 puts every shard into an optimizer over the whole parameters and writes its file:
-  // the checkpoint a single process would write.
   std::optional<Optimizer> whole;
-  if (m.comm.rank() == 0) {
+  if (comm.rank() == 0) {
     try {
-      whole.emplace(detail::groups_of(m.pieces, m.group_options));
-      whole->set_steps_taken(m.steps);
+      whole.emplace(detail::groups_of(pieces, group_options));
+      whole->set_steps_taken(steps);
     } catch (const std::exception& e) {
       error = e.what();
     }
   }
-  detail::send_to_root(m.comm, mine.bytes(), [&](std::span<const std::byte> bytes) {
+  detail::send_to_root(comm, mine.bytes(), [&](std::span<const std::byte> bytes) {
     if (!whole) return;
     try {
       for (RecordReader r(bytes); !r.done();) {
-        const detail::Piece& p = m.pieces.at(r.get<std::uint64_t>());
+        const detail::Piece& p = pieces.at(r.get<std::uint64_t>());
         const auto begin = r.get<std::uint64_t>();
         whole->set_state_piece(p.group, p.index, begin, r.get_piece());
       }
@@ -316,52 +328,73 @@ void ShardedOptimizer::save(const std::filesystem::path& path) const {
   });
   if (whole) {
     try {
-      whole->save(path);
+      write(*whole);
     } catch (const std::exception& e) {
       error = e.what();
     }
   }
-  detail::raise_if_any_rank_failed(m.comm, error, "ShardedOptimizer::save " + path.string());
+  detail::raise_if_any_rank_failed(comm, error, name);
 }
 
-void ShardedOptimizer::load(const std::filesystem::path& path) {
-  Impl& m = *impl_;
+// Every rank has `read` fill an optimizer over the whole parameters (from a file all ranks
+// see, or bytes each holds) and keeps its shard. Collective.
+void ShardedOptimizer::Impl::load_with(const std::function<void(Optimizer&)>& read,
+                                       const std::string& name) {
   std::string error;
   std::vector<Options> options;
-  ShardLayout layout;
+  ShardLayout fresh_layout;
   std::optional<Optimizer> fresh;
-  std::int64_t steps = 0;
+  std::int64_t fresh_steps = 0;
   try {
-    // Every rank reads the whole file (a file system all ranks see) and keeps its shard.
-    Optimizer whole(detail::groups_of(m.pieces, m.group_options));
-    whole.load(path);
+    Optimizer whole(detail::groups_of(pieces, group_options));
+    read(whole);
     for (std::size_t g = 0; g < whole.num_groups(); ++g) options.push_back(whole.options(g));
-    layout = shard_layout(m.pieces, options, m.begin(), m.end());
-    if (!layout.groups.empty()) {
-      fresh.emplace(std::move(layout.groups));
-      for (std::size_t sg = 0; sg < layout.places.size(); ++sg) {
-        for (std::size_t i = 0; i < layout.places[sg].size(); ++i) {
-          const ShardLayout::Place& at = layout.places[sg][i];
-          const detail::Piece& p = m.pieces[at.piece];
+    fresh_layout = shard_layout(pieces, options, begin(), end());
+    if (!fresh_layout.groups.empty()) {
+      fresh.emplace(std::move(fresh_layout.groups));
+      for (std::size_t sg = 0; sg < fresh_layout.places.size(); ++sg) {
+        for (std::size_t i = 0; i < fresh_layout.places[sg].size(); ++i) {
+          const ShardLayout::Place& at = fresh_layout.places[sg][i];
+          const detail::Piece& p = pieces[at.piece];
           fresh->set_state_piece(
               sg, i, 0, whole.state_piece(p.group, p.index, at.begin, at.begin + at.count));
         }
       }
       fresh->set_steps_taken(whole.steps_taken());
-      if (m.shard) {
-        fresh->set_kernel_config(m.shard->kernel_config());
-        fresh->set_schedule(m.shard->schedule());
-      }
+      fresh->set_kernel_config(kernel);
+      if (shard) fresh->set_schedule(shard->schedule());
     }
-    steps = whole.steps_taken();
+    fresh_steps = whole.steps_taken();
   } catch (const std::exception& e) {
     error = e.what();
   }
-  detail::raise_if_any_rank_failed(m.comm, error, "ShardedOptimizer::load " + path.string());
-  m.group_options = std::move(options);
-  m.layout = std::move(layout);
-  m.shard = std::move(fresh);
-  m.steps = steps;
+  detail::raise_if_any_rank_failed(comm, error, name);
+  group_options = std::move(options);
+  layout = std::move(fresh_layout);
+  shard = std::move(fresh);
+  steps = fresh_steps;
+}
+
+void ShardedOptimizer::save(const std::filesystem::path& path) const {
+  impl_->save_with([&](const Optimizer& whole) { whole.save(path); },
+                   "ShardedOptimizer::save " + path.string());
+}
+
+std::vector<std::byte> ShardedOptimizer::save_to_memory() const {
+  std::vector<std::byte> bytes;
+  impl_->save_with([&](const Optimizer& whole) { bytes = whole.save_to_memory(); },
+                   "ShardedOptimizer::save_to_memory");
+  return bytes;
+}
+
+void ShardedOptimizer::load(const std::filesystem::path& path) {
+  impl_->load_with([&](Optimizer& whole) { whole.load(path); },
+                   "ShardedOptimizer::load " + path.string());
+}
+
+void ShardedOptimizer::load_from_memory(std::span<const std::byte> bytes, std::string_view name) {
+  impl_->load_with([&](Optimizer& whole) { whole.load_from_memory(bytes, name); },
+                   "ShardedOptimizer::load " + std::string(name));
 }
 
 }  // namespace rmsprop::mpi

@@ -80,6 +80,9 @@ std::size_t ShardedOptimizer::total_values() const {
 const Optimizer& ShardedOptimizer::shard_optimizer() const {
   refuse();
 }
+void ShardedOptimizer::set_kernel_config(const KernelConfig&) {
+  refuse();
+}
 const StepTraffic& ShardedOptimizer::last_traffic() const {
   refuse();
 }
@@ -90,6 +93,12 @@ void ShardedOptimizer::save(const std::filesystem::path&) const {
   refuse();
 }
 void ShardedOptimizer::load(const std::filesystem::path&) {
+  refuse();
+}
+std::vector<std::byte> ShardedOptimizer::save_to_memory() const {
+  refuse();
+}
+void ShardedOptimizer::load_from_memory(std::span<const std::byte>, std::string_view) {
   refuse();
 }
 void DataParallel::save(const std::filesystem::path&) const {

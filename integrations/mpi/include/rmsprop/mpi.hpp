@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "rmsprop/optimizer.hpp"
@@ -144,6 +146,8 @@ class ShardedOptimizer {
   std::size_t total_values() const;
   // The optimizer over this rank's shard views (its state is 1/N of the whole).
   const Optimizer& shard_optimizer() const;
+  // How the shard's kernel runs (threads, SIMD target), as Optimizer::set_kernel_config.
+  void set_kernel_config(const KernelConfig& config);
   const StepTraffic& last_traffic() const;
   std::int64_t steps_taken() const;  // applied steps (skipped ones excluded)
 
@@ -156,6 +160,11 @@ class ShardedOptimizer {
   // themselves are the caller's to save (every rank holds them all).
   void save(const std::filesystem::path& path) const;
   void load(const std::filesystem::path& path);
+  // The same with the file in memory, as Optimizer::save_to_memory / load_from_memory: rank 0
+  // gets the bytes (the other ranks an empty vector); every rank passes the bytes to load
+  // (`name` stands for the file in messages).
+  std::vector<std::byte> save_to_memory() const;
+  void load_from_memory(std::span<const std::byte> bytes, std::string_view name = "(memory)");
 
  private:
   struct Impl;
