@@ -540,6 +540,78 @@ TEST(TorchOptimizer, EightBitStateIsTheCoreOptimizersAndSurvivesArchivesAndConve
   }
 }
 
+// The state through a core Optimizer's checkpoint bytes and back (how the CLI's sharded state
+// is saved and resumed): the optimizer continues the never-stopped run to the bit, for float32
+// state with every buffer, 8-bit state and bfloat16 parameters with master weights.
+TEST(TorchOptimizer, StateThroughTheCoreOptimizerContinuesBitwise) {
+  struct Case {
+    c10::ScalarType dtype;
+    rmsprop::Options options;
+  };
+  rmsprop::Options full = rmsprop::Options::from_flavor(rmsprop::Flavor::torch);
+  full.lr = 1e-2, full.momentum = 0.9, full.centered = true;
+  rmsprop::Options eight = full;
+  eight.state_dtype = rmsprop::StateDType::int8, eight.state8_min_size = 16;
+  rmsprop::Options half = rmsprop::Options::from_flavor(rmsprop::Flavor::keras);
+  half.lr = 1e-2, half.master_weights = true;
+  for (const Case& c : {Case{::torch::kFloat, full}, Case{::torch::kFloat, eight},
+                        Case{::torch::kBFloat16, half}}) {
+    const rmsprop::torch::RMSpropOptions options(c.options);
+    auto straight = make_net(c.dtype), net = make_net(c.dtype);
+    rmsprop::torch::RMSprop a(straight->parameters(), options), b(net->parameters(), options);
+    train(*straight, a, 0, 20, c.dtype);
+    train(*net, b, 0, 10, c.dtype);
+    const std::vector<std::byte> bytes = rmsprop::torch::core_optimizer_of(b).save_to_memory();
+
+    rmsprop::torch::RMSprop resumed(net->parameters(), rmsprop::torch::RMSpropOptions(0.5));
+    rmsprop::Optimizer core = rmsprop::torch::core_optimizer_of(resumed);
+    core.load_from_memory(bytes);
+    rmsprop::torch::set_state(resumed, core);
+    EXPECT_EQ(
+        static_cast<rmsprop::torch::RMSpropOptions&>(resumed.param_groups()[0].options()).core(),
+        c.options);  // the saved options win, as in a load
+    train(*net, resumed, 10, 20, c.dtype);
+    auto pa = straight->parameters(), pb = net->parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+      EXPECT_TRUE(::torch::equal(pa[i], pb[i])) << "parameter " << i << " of " << c.dtype;
+    }
+  }
+}
+
+TEST(TorchOptimizer, SetStateRefusesAnotherLayoutAndChangesNothing) {
+  auto net = make_net(::torch::kFloat);
+  rmsprop::torch::RMSprop opt(net->parameters(), rmsprop::torch::RMSpropOptions(1e-2));
+  train(*net, opt, 0, 2, ::torch::kFloat);
+  const auto before = static_cast<rmsprop::torch::RMSpropParamState&>(
+                          *opt.state().at(rmsprop::torch::state_key(net->parameters()[0])))
+                          .square_avg()
+                          .clone();
+  std::vector<float> w(5), g(5);
+  rmsprop::Optimizer one_param({rmsprop::Param::of(w, g)}, rmsprop::Options{});
+  EXPECT_NE(error_of([&] {
+              rmsprop::torch::set_state(opt, one_param);
+            }).find("group 0 has 1 parameters in the core optimizer; this optimizer's has 4"),
+            std::string::npos);
+  auto params = net->parameters();
+  std::vector<std::vector<float>> ws, gs;
+  std::vector<rmsprop::Param> core_params;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    ws.emplace_back(std::size_t(params[i].numel()) + (i == 2)), gs.emplace_back(ws.back().size());
+    core_params.push_back(rmsprop::Param::of(ws.back(), gs.back()));
+  }
+  rmsprop::Optimizer bigger(core_params, rmsprop::Options{});
+  EXPECT_NE(
+      error_of([&] {
+        rmsprop::torch::set_state(opt, bigger);
+      }).find("set_state: group 0, parameter 2: the core optimizer's parameter has 25 values"),
+      std::string::npos);
+  EXPECT_EQ(opt.state().size(), params.size());
+  EXPECT_TRUE(::torch::equal(static_cast<rmsprop::torch::RMSpropParamState&>(
+                                 *opt.state().at(rmsprop::torch::state_key(params[0])))
+                                 .square_avg(),
+                             before));
+}
+
 // The recorded run of tests/recorded/bf16_stochastic_rounding.txt (its header says how the
 // values are made): the C++ and libtorch optimizers give these bits here, and the Python
 // optimizer and rmsprop.step give them in python/tests, so all four front ends agree.

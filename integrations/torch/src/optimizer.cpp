@@ -1,7 +1,9 @@
 #include <torch/optim/serialize.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -41,6 +43,11 @@ std::optional<DType> dtype_of(const c10::ScalarType t) {
     default:
       return std::nullopt;
   }
+}
+
+// "group 1, parameter 3", as the core names a parameter.
+std::string where_of(std::size_t group, std::size_t index) {
+  return "group " + std::to_string(group) + ", parameter " + std::to_string(index);
 }
 
 c10::ScalarType scalar_type_of(DType d) {
@@ -309,7 +316,7 @@ Tensor RMSprop::step(LossClosure closure) {
       const Tensor& g = p.grad();
       if (!g.defined()) continue;
       if (g.is_sparse() || p.layout() != c10::kStrided || g.layout() != c10::kStrided) {
-        throw InvalidArgument("group " + std::to_string(gi) + ", parameter " + std::to_string(i) +
+        throw InvalidArgument(where_of(gi, i) +
                               (g.is_sparse() ? " has a sparse gradient: not supported (yet)"
                                              : ": only strided (dense) tensors are supported"));
       }
@@ -481,6 +488,132 @@ void RMSprop::load(::torch::serialize::InputArchive& archive) {
   }
   for (std::size_t gi = 0; gi < groups.size(); ++gi) {
     param_groups()[gi].set_options(std::move(saved_groups[gi].second));
+  }
+}
+
+namespace {
+
+// A tensor the core's state transfer reads or writes: a contiguous CPU tensor, as view_of sees
+// it; anything else is refused naming where it is.
+const std::byte* host_bytes(const Tensor& t, const std::string& where) {
+  if (!t.is_cpu() || !t.is_contiguous()) {
+    throw InvalidArgument(where + ": only contiguous CPU tensors (the core Optimizer's memory)");
+  }
+  return static_cast<const std::byte*>(t.data_ptr());
+}
+
+BufferView host_view(const Tensor& t, const std::string& where) {
+  const BufferView v = view_of(t);
+  if (!v.supported_dtype) {
+    throw InvalidArgument(where + ": " + std::string(v.dtype_name) + " is not supported");
+  }
+  host_bytes(t, where);
+  return v;
+}
+
+// A state buffer's dtype as the core stores it: the master copy is float32 always.
+DType stored_dtype(Slot slot, DType state_dtype) {
+  return slot == Slot::master ? DType::f32 : state_dtype;
+}
+
+}  // namespace
+
+Optimizer core_optimizer_of(const RMSprop& opt) {
+  auto& self = const_cast<RMSprop&>(opt);  // state() and param_groups() have no const overloads
+  std::vector<ParamGroup> groups;
+  std::vector<std::pair<std::pair<std::size_t, std::size_t>, Optimizer::StatePiece>> pieces;
+  for (std::size_t gi = 0; gi < self.param_groups().size(); ++gi) {
+    const auto& group = self.param_groups()[gi];
+    ParamGroup core{{}, static_cast<const RMSpropOptions&>(group.options()).core()};
+    for (std::size_t i = 0; i < group.params().size(); ++i) {
+      const Tensor& p = group.params()[i];
+      const std::string where = where_of(gi, i);
+      const BufferView v = host_view(p, where);
+      core.params.push_back({v.data, nullptr, v.size, v.dtype, v.complex});
+      const auto found = self.state().find(state_key(p));
+      if (found == self.state().end()) continue;
+      auto& s = static_cast<RMSpropParamState&>(*found->second);
+      if (!s.square_avg().defined()) continue;
+      Optimizer::StatePiece piece;
+      piece.step = s.step();
+      piece.size = v.size;
+      piece.state_dtype = state_view_of(s.square_avg(), v.size).dtype;
+      for (std::size_t k = 0; k < kSlots; ++k) {
+        const Tensor& t = slot_of(s, Slot(k));
+        if (!t.defined()) continue;
+        const std::byte* bytes = host_bytes(t, where + ", " + std::string(to_string(Slot(k))));
+        piece.buffers[k].assign(bytes, bytes + t.nbytes());
+      }
+      pieces.push_back({{gi, i}, std::move(piece)});
+    }
+    groups.push_back(std::move(core));
+  }
+  Optimizer core(std::move(groups));
+  std::int64_t steps = 0;
+  for (const auto& [at, piece] : pieces) {
+    core.set_state_piece(at.first, at.second, 0, piece);  // checks each buffer's size
+    steps = std::max(steps, piece.step);
+  }
+  core.set_steps_taken(steps);
+  return core;
+}
+
+void set_state(RMSprop& opt, const Optimizer& core) {
+  auto& groups = opt.param_groups();
+  if (core.num_groups() != groups.size()) {
+    throw InvalidArgument("set_state: the core optimizer has " + std::to_string(core.num_groups()) +
+                          " parameter groups; this optimizer has " + std::to_string(groups.size()));
+  }
+  std::vector<std::pair<StateKey, std::unique_ptr<RMSpropParamState>>> states;
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    const auto& params = groups[gi].params();
+    if (core.num_params(gi) != params.size()) {
+      throw InvalidArgument("set_state: group " + std::to_string(gi) + " has " +
+                            std::to_string(core.num_params(gi)) +
+                            " parameters in the core optimizer; this optimizer's has " +
+                            std::to_string(params.size()));
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const Tensor& p = params[i];
+      const std::string where = "set_state: " + where_of(gi, i);
+      const BufferView v = host_view(p, where);
+      const Param& theirs = core.param(gi, i);
+      if (theirs.size != v.size || theirs.dtype != v.dtype || theirs.complex != v.complex) {
+        throw InvalidArgument(where + ": the core optimizer's parameter has " +
+                              std::to_string(theirs.size) + " values of " +
+                              std::string(to_string(theirs.dtype)) + "; this one " +
+                              std::to_string(v.size) + " of " + std::string(to_string(v.dtype)));
+      }
+      if (core.step_count(gi, i) == 0) continue;  // no state before its first step
+      const Optimizer::StatePiece piece = core.state_piece(gi, i, 0, v.size);
+      auto state = std::make_unique<RMSpropParamState>();
+      state->step(piece.step);
+      for (std::size_t k = 0; k < kSlots; ++k) {
+        const auto& bytes = piece.buffers[k];
+        if (bytes.empty()) continue;
+        const DType dtype = stored_dtype(Slot(k), piece.state_dtype);
+        auto type = scalar_type_of(dtype);
+        if (p.is_complex()) type = dtype == DType::f64 ? c10::kComplexDouble : c10::kComplexFloat;
+        Tensor t = dtype == DType::i8_block
+                       ? ::torch::empty({std::int64_t(bytes.size())}, ::torch::dtype(type))
+                       : ::torch::empty(p.sizes(), ::torch::dtype(type));
+        if (std::size_t(t.nbytes()) != bytes.size()) {
+          throw InvalidArgument(where + ": the core optimizer's " +
+                                std::string(to_string(Slot(k))) + " has " +
+                                std::to_string(bytes.size()) + " bytes; this parameter's takes " +
+                                std::to_string(t.nbytes()));
+        }
+        std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+        slot_of(*state, Slot(k)) = t;
+      }
+      states.emplace_back(state_key(p), std::move(state));
+    }
+  }
+  // Nothing can fail from here on.
+  opt.state().clear();
+  for (auto& [key, state] : states) opt.state()[key] = std::move(state);
+  for (std::size_t gi = 0; gi < groups.size(); ++gi) {
+    groups[gi].set_options(std::make_unique<RMSpropOptions>(core.options(gi)));
   }
 }
 

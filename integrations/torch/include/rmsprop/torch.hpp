@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "rmsprop/kernel.hpp"
+#include "rmsprop/optimizer.hpp"
 #include "rmsprop/options.hpp"
 
 namespace rmsprop::torch {
@@ -113,5 +114,15 @@ class RMSprop : public ::torch::optim::Optimizer {
   KernelConfig kernel_;
   bool last_step_applied_ = true;
 };
+
+// The state of `opt` in a core rmsprop::Optimizer over the same CPU tensors (contiguous; no
+// gradients: it is for state, not steps), group by group with the groups' options: for code
+// that keeps the state elsewhere — rmsprop::mpi::ShardedOptimizer reads and writes a core
+// Optimizer's checkpoint (save_to_memory / load_from_memory) — and saves through libtorch.
+// set_state() is the way back: the state and options of `core`, an optimizer over tensors of
+// the same groups, counts, sizes and dtypes as opt's, replace opt's (checked first: on an
+// error opt is unchanged). Either continues the other's trajectory to the bit.
+Optimizer core_optimizer_of(const RMSprop& opt);
+void set_state(RMSprop& opt, const Optimizer& core);
 
 }  // namespace rmsprop::torch
