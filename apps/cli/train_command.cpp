@@ -15,6 +15,7 @@
 
 #if RMSPROP_CLI_MPI
 #include "rmsprop/mpi.hpp"
+#include "sharded_state.hpp"
 #endif
 
 namespace rmsprop::cli {
@@ -27,7 +28,7 @@ struct TrainFlags {
   std::string resume;
   std::int64_t stop_after = 0;
   int report_fd = -1;
-  bool distributed = false;
+  bool distributed = false, shard_state = false;
 };
 
 // Ranks of this machine under mpirun (Open MPI, MPICH), for sharing its cores.
@@ -41,7 +42,7 @@ int ranks_on_this_machine() {
 // train --distributed: MPI for the command's lifetime and the gradient averaging.
 class DistributedRun {
  public:
-  explicit DistributedRun(bool on) {
+  DistributedRun(bool on, bool shard_state) : shard_state_(shard_state) {
     if (!on) return;
 #if RMSPROP_CLI_MPI
     if (!mpi::available()) {
@@ -79,14 +80,21 @@ class DistributedRun {
     if (averager_) {
       const mpi::Communicator& c = averager_->communicator();
       mpi::GradientAverager* averager = averager_.get();
-      return Distribution{c.rank(), c.size(),
-                          [averager](const std::vector<Param>& p) { averager->average(p); }};
+      Distribution d{c.rank(), c.size(),
+                     [averager](const std::vector<Param>& p) { averager->average(p); }, nullptr};
+      if (shard_state_) {
+        d.shard = [c](::torch::optim::Optimizer& whole, int threads) {
+          return shard_state(whole, c, threads);
+        };
+      }
+      return d;
     }
 #endif
     return std::nullopt;
   }
 
  private:
+  bool shard_state_ = false;
 #if RMSPROP_CLI_MPI
   std::unique_ptr<mpi::Session> session_;
   std::unique_ptr<mpi::GradientAverager> averager_;
@@ -115,7 +123,13 @@ std::function<void(const EpochRecord&)> epoch_reporter(int fd) {
 void train_and_report(const TrainFlags& f, const DistributedRun& mpi);
 
 void run_train(const TrainFlags& f) {
-  const DistributedRun mpi(f.distributed);
+  if (f.shard_state && f.optimizer.backend != "rmsprop") {
+    throw InvalidOption(
+        "--shard-state: the state is sharded by rmsprop's own optimizer; not with "
+        "--backend " +
+        f.optimizer.backend);
+  }
+  const DistributedRun mpi(f.distributed, f.shard_state);
   try {
     train_and_report(f, mpi);
   } catch (const std::exception& e) {
@@ -146,9 +160,10 @@ void train_and_report(const TrainFlags& f, const DistributedRun& mpi) {
   const Dataset data = f.task.load();
   s.checkpoint = dir / "checkpoint.pt";
   if (s.distribution) {
-    std::printf("distributed: %d ranks, each %lld of every %lld examples of a batch\n",
+    std::printf("distributed: %d ranks, each %lld of every %lld examples of a batch%s\n",
                 s.distribution->ranks, static_cast<long long>(s.batch_size / s.distribution->ranks),
-                static_cast<long long>(s.batch_size));
+                static_cast<long long>(s.batch_size),
+                f.shard_state ? "; optimizer state sharded, 1/N on each rank" : "");
   }
   std::printf("%s: %s, %lld train / %lld validation / %lld test examples; %s, %d threads\n",
               data.name.c_str(), describe(s.model, data.classes).c_str(),
@@ -220,6 +235,12 @@ void add_train_command(CLI::App& app) {
                 "Data-parallel training under mpirun (mpirun -np N rmsprop train --distributed): "
                 "each rank takes 1/N of every batch, gradients are averaged across ranks "
                 "(deterministic), rank 0 writes the results; --resume works at any N")
+      ->group("Task");
+  cmd->add_flag("--shard-state", flags->shard_state,
+                "With --distributed: each rank keeps the optimizer state of 1/N of the "
+                "parameters (ZeRO stage 1), the same weights to the bit; the checkpoint is the "
+                "one a single process writes")
+      ->needs("--distributed")
       ->group("Task");
   cmd->add_option("--report-fd", flags->report_fd,
                   "Write one JSON line per epoch (epoch, train_loss, val_loss, val_accuracy) to "

@@ -232,6 +232,11 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
                  static_cast<long long>(result.epochs.size()));
   }
   const std::optional<Distribution>& dist = s.distribution;
+  std::unique_ptr<ShardedState> sharded;
+  if (dist && dist->shard) {
+    sharded = dist->shard(*opt, s.threads);
+    if (!s.resume.empty()) sharded->scatter_from(*opt);
+  }
   const std::int64_t n = data.train.size();
   // no n + batch_size - 1: it overflows for a batch size near 2^63
   const std::int64_t batches = n / s.batch_size + (n % s.batch_size != 0);
@@ -278,12 +283,16 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
         if (classify) sums[1] = out.argmax(1).eq(y).sum().item<double>();
       }
       if (dist) {
-        dist->average(gradients_of(model));
+        if (!sharded) dist->average(gradients_of(model));     // (the sharded step averages them)
         dist->average({{sums, sums, 2, DType::f64, false}});  // the same bits on every rank
         sums[0] *= dist->ranks, sums[1] *= dist->ranks;
       }
       const auto step_start = Clock::now();
-      opt->step();
+      if (sharded) {
+        sharded->step();
+      } else {
+        opt->step();
+      }
       r.optimizer_seconds += seconds_since(step_start);
       const double batch_loss = sums[0] / double(rows);
       if (!std::isfinite(batch_loss)) {
@@ -320,7 +329,9 @@ TrainResult train(const TrainSettings& s, const Dataset& data, std::FILE* log) {
     }
     std::fflush(log);
     if (s.on_epoch) s.on_epoch(r);
+    if (sharded) sharded->gather_into(*opt);  // every rank takes part
     if (!s.checkpoint.empty()) save_checkpoint(s.checkpoint, model, *opt, result.epochs, print);
+    if (sharded) opt->state().clear();  // back to 1/N of the state on rank 0
     ++ran;
   }
   const double final_loss =

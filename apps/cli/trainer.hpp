@@ -2,9 +2,12 @@
 // after each epoch, a checkpoint after each epoch, test metrics at the end.
 #pragma once
 
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +24,27 @@ struct EpochRecord;
 // Data-parallel training over ranks (train --distributed): every rank holds the whole model
 // and optimizer, takes its contiguous share of each global batch, and steps with the gradients
 // averaged across the ranks; the ranks stay bitwise identical.
+// The optimizer's state sharded over the ranks (train --distributed --shard-state): each
+// rank keeps 1/N of it; the checkpoint stays the one a single process writes.
+class ShardedState {
+ public:
+  virtual ~ShardedState() = default;
+  // Averages the model's gradients across the ranks and steps every parameter (every rank).
+  virtual void step() = 0;
+  // Collective. gather_into: rank 0's `whole` (the optimizer the checkpoint saves) gets the
+  // whole state, for the time of a save. scatter_from: every rank's `whole`, just resumed,
+  // gives its state (and options) to the shards and keeps none.
+  virtual void gather_into(::torch::optim::Optimizer& whole) = 0;
+  virtual void scatter_from(::torch::optim::Optimizer& whole) = 0;
+};
+
 struct Distribution {
   int rank = 0, ranks = 1;
   // Averages the gradient buffers of `params` across the ranks, in place (rmsprop::mpi).
   std::function<void(const std::vector<Param>&)> average;
+  // Set under --shard-state: the sharded state of `whole`'s parameters (their buffers must
+  // not move from then on), its kernel on `threads` threads.
+  std::function<std::unique_ptr<ShardedState>(::torch::optim::Optimizer& whole, int threads)> shard;
 };
 
 struct TrainSettings {

@@ -6,8 +6,11 @@ at another N.
 """
 import json
 import os
+import pathlib
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -93,3 +96,80 @@ def test_an_error_on_one_rank_ends_every_rank(tmp_path):
     p = mpirun(2, "train", *TASK, "--distributed", "--out", blocker / "run", check=False)
     assert p.returncode != 0
     assert "--out" in p.stderr and "cannot create the folder" in p.stderr
+
+
+def test_sharded_state_is_data_parallel_to_the_bit_and_its_checkpoint_is_one_process_s(tmp_path):
+    mpirun(2, "train", *TASK, "--distributed", "--out", tmp_path / "whole")
+    whole = metrics(tmp_path / "whole")["weights_digest"]
+    p = mpirun(2, "train", *TASK, "--distributed", "--shard-state", "--out", tmp_path / "sharded")
+    assert "optimizer state sharded" in p.stdout and "epoch 3/3" in p.stdout
+    # the same reduction, the same element rule on 1/N of the state: the same bits
+    assert metrics(tmp_path / "sharded")["weights_digest"] == whole
+    # stopped sharded: the checkpoint resumes unsharded at 2 ranks, and sharded, to the bit
+    mpirun(2, "train", *TASK, "--distributed", "--shard-state", "--stop-after", "1",
+           "--out", tmp_path / "part")
+    checkpoint = tmp_path / "part" / "checkpoint.pt"
+    mpirun(2, "train", *TASK, "--distributed", "--resume", checkpoint, "--out", tmp_path / "plain")
+    assert metrics(tmp_path / "plain")["weights_digest"] == whole
+    mpirun(2, "train", *TASK, "--distributed", "--shard-state", "--resume",
+           tmp_path / "plain" / "checkpoint.pt", "--epochs", "4", "--out", tmp_path / "longer")
+    mpirun(2, "train", *TASK, "--distributed", "--epochs", "4", "--out", tmp_path / "longer_whole")
+    assert (metrics(tmp_path / "longer")["weights_digest"]
+            == metrics(tmp_path / "longer_whole")["weights_digest"])
+    # and in one process, where a sharded run's checkpoint is the single-process one
+    run("train", *TASK, "--resume", checkpoint, "--out", tmp_path / "alone")
+    mpirun(1, "train", *TASK, "--distributed", "--shard-state", "--resume", checkpoint,
+           "--out", tmp_path / "one")
+    assert metrics(tmp_path / "one")["weights_digest"] == metrics(tmp_path / "alone")["weights_digest"]
+
+
+def test_shard_state_needs_distributed_and_our_optimizer(tmp_path):
+    p = run("train", *TASK, "--shard-state", "--out", tmp_path, check=False)
+    assert p.returncode != 0 and "--shard-state requires --distributed" in p.stderr
+    p = mpirun(1, "train", *TASK, "--distributed", "--shard-state", "--backend", "torch",
+               "--out", tmp_path, check=False)
+    assert p.returncode != 0 and "--shard-state" in p.stderr and "--backend torch" in p.stderr
+
+
+def rank_pids(mpirun_pid):
+    """The ranks mpirun started on this machine, by their rank."""
+    ranks = {}
+    children = subprocess.run(["pgrep", "-P", str(mpirun_pid)], capture_output=True, text=True)
+    for pid in map(int, children.stdout.split()):
+        try:
+            environ = (pathlib.Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for entry in environ:
+            if entry.startswith(b"OMPI_COMM_WORLD_RANK="):
+                ranks[int(entry.split(b"=")[1])] = pid
+    return ranks
+
+
+def test_a_rank_killed_mid_run_ends_the_job_and_the_last_checkpoint_resumes(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", *TASK, "--epochs", "200", "--distributed", "--shard-state", "--out", out]
+    job = subprocess.Popen([MPIRUN, "--oversubscribe", "-np", "2", CLI, *map(str, args)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=MPI_ENV)
+    try:
+        # rank 0 writes the checkpoint after every epoch: kill it while it trains a later one
+        deadline = time.monotonic() + 300
+        while not (out / "checkpoint.pt").exists():
+            assert job.poll() is None, job.communicate()
+            assert time.monotonic() < deadline, "no checkpoint after 300 s"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(rank_pids(job.pid)[0], signal.SIGKILL)  # the writer
+        started = time.monotonic()
+        stdout, stderr = job.communicate(timeout=120)  # an end, not a hang
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode != 0
+    assert "exited on signal 9" in stderr or "killed" in stderr.lower(), stderr
+    assert time.monotonic() - started < 120
+    assert "epoch 200/200" not in stdout
+    # the last checkpoint (written atomically: never half a file) goes on, here in one process
+    p = run("train", *TASK, "--epochs", "200", "--resume", out / "checkpoint.pt",
+            "--stop-after", "1", "--out", tmp_path / "resumed")
+    assert "resumed from" in p.stdout
