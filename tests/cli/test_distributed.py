@@ -134,12 +134,17 @@ def test_shard_state_needs_distributed_and_our_optimizer(tmp_path):
 def rank_pids(mpirun_pid):
     """The ranks mpirun started on this machine, by their rank."""
     ranks = {}
-    children = subprocess.run(["pgrep", "-P", str(mpirun_pid)], capture_output=True, text=True)
-    for pid in map(int, children.stdout.split()):
+    for proc in pathlib.Path("/proc").iterdir():
         try:
-            environ = (pathlib.Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
-        except OSError:
+            if not proc.name.isdigit():
+                continue
+            # /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces
+            if int(proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[1]) != mpirun_pid:
+                continue
+            environ = proc.joinpath("environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
             continue
+        pid = int(proc.name)
         for entry in environ:
             if entry.startswith(b"OMPI_COMM_WORLD_RANK="):
                 ranks[int(entry.split(b"=")[1])] = pid
@@ -159,7 +164,9 @@ def test_a_rank_killed_mid_run_ends_the_job_and_the_last_checkpoint_resumes(tmp_
             assert time.monotonic() < deadline, "no checkpoint after 300 s"
             time.sleep(0.05)
         time.sleep(0.5)
-        os.kill(rank_pids(job.pid)[0], signal.SIGKILL)  # the writer
+        ranks = rank_pids(job.pid)
+        assert 0 in ranks, f"rank 0 is not among mpirun's children: {ranks}"
+        os.kill(ranks[0], signal.SIGKILL)  # the writer
         started = time.monotonic()
         stdout, stderr = job.communicate(timeout=120)  # an end, not a hang
     finally:
