@@ -23,6 +23,12 @@
 #include "test_util.hpp"
 
 namespace rmsprop {
+#ifdef RMSPROP_TEST_STATE8_X86
+namespace testing {  // state8_check_<target>.cpp
+std::size_t state8_avx2_mismatching_blocks(std::uint64_t seed, std::size_t blocks);
+std::size_t state8_avx512_mismatching_blocks(std::uint64_t seed, std::size_t blocks);
+}  // namespace testing
+#endif
 namespace {
 
 using kernels::SignedCode;
@@ -136,6 +142,23 @@ TEST(State8Codec, BlocksOfEverySizeRoundTripAndEqualStatesAreEqualBytes) {
     }
   }
 }
+
+#ifdef RMSPROP_TEST_STATE8_X86
+// NOTE: [8-bit encoder in intrinsics]: the kernels built for AVX2 and AVX-512 encode with
+// intrinsics, the reference kernel with the scalar codec; the codes must be the same bits
+// (fused_kernel_test compares the kernels on optimizer data, these on any bit pattern).
+TEST(State8Codec, TheAvx2EncoderGivesTheScalarCodecsBitsForAnyValues) {
+  if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
+  EXPECT_EQ(testing::state8_avx2_mismatching_blocks(15, 40000), 0u);
+}
+
+TEST(State8Codec, TheAvx512EncoderGivesTheScalarCodecsBitsForAnyValues) {
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) {
+    GTEST_SKIP() << "this CPU has no AVX-512 F and BW";
+  }
+  EXPECT_EQ(testing::state8_avx512_mismatching_blocks(16, 40000), 0u);
+}
+#endif
 
 // The optimizer with 8-bit state.
 Options eight_bit(Options o = {}) {

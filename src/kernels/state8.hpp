@@ -10,6 +10,16 @@
 #include "rmsprop/portability.hpp"
 #include "rmsprop/state8.hpp"
 
+// The translation units built for AVX2 or AVX-512 encode with intrinsics (NOTE: [8-bit
+// encoder in intrinsics], below); the others, and CUDA, with the scalar codec, to the same bits.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && !defined(__CUDACC__)
+#include "state8_avx512.hpp"
+#define RMSPROP_STATE8_VECTOR_ENCODER Avx512Encoder
+#elif defined(__AVX2__) && !defined(__CUDACC__)
+#include "state8_avx2.hpp"
+#define RMSPROP_STATE8_VECTOR_ENCODER Avx2Encoder
+#endif
+
 namespace rmsprop::kernels {
 
 static_assert(kChunkElements % kState8Block == 0, "a chunk is whole blocks");
@@ -130,23 +140,57 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b,
   }
 }
 
+// NOTE: [8-bit encoder in intrinsics]
+// Encoding was the 8-bit step's bound: from the scalar FloatCode::encode GCC 12 made ~150
+// instructions per 32 values (each mask narrowed to bytes separately, then byte blends) and
+// one L1-resident block encoded slower than a whole float32-state step of its elements
+// (bench/probes/ on branch state8-encoder-probe). Here every step stays in 32-bit lanes (AVX-512:
+// masks in mask registers) and the codes are narrowed to bytes once per vector or four. The
+// arithmetic is FloatCode::encode's, operation for operation (the same product, the same integer
+// steps), so the codes are the same bits: the reference kernel, CUDA and checkpoints share them
+// (tests/state8_vector_check.inl checks code for code on any bit pattern, fused_kernel_test kernel
+// against reference).
+
 // Encodes `count` values into a block (square_avg: `values` are v and get their sqrt first;
 // `values` is overwritten with what is encoded).
 template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b, std::size_t count,
                                                            float* values) {
-  if constexpr (kKind == State8Kind::square_avg) {
-    for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
-  }
-  using Code = std::conditional_t<kKind == State8Kind::square_avg, SquareAvgCode, SignedCode>;
-  const float scale = Code::scale_for(finite_absmax(values, count));
-  const float inverse = 1.0f / scale;
-  *b.scale = scale;
+  constexpr bool kSquare = kKind == State8Kind::square_avg;
+  using Code = std::conditional_t<kSquare, SquareAvgCode, SignedCode>;
   // restrict locals: a byte store may alias anything, b and values included (the compiler
   // would reload them every iteration, or check overlap at run time: measured 3.6x slower)
   std::uint8_t* __restrict__ const codes = b.codes;
+#ifdef RMSPROP_STATE8_VECTOR_ENCODER
+  // whole vectors there, the tail here
+  using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
+  const std::size_t whole = count / Vector::kAbsmaxStep * Vector::kAbsmaxStep;
+  const std::uint32_t vector_max = Vector::template finite_absmax_bits<kSquare>(values, whole);
+  if constexpr (kSquare) {
+    for (std::size_t i = whole; i < count; ++i) values[i] = detail::sqrt(values[i]);
+  }
+  const auto tail_max = std::bit_cast<std::uint32_t>(finite_absmax(values + whole, count - whole));
+  const float scale =
+      Code::scale_for(std::bit_cast<float>(vector_max > tail_max ? vector_max : tail_max));
+  const float inverse = 1.0f / scale;
+  *b.scale = scale;
+  const std::size_t encoded = count / Vector::kEncodeStep * Vector::kEncodeStep;
+  if (scale > 0.0f) {
+    Vector::template encode<Code, !kSquare>(codes, values, encoded, inverse);
+  } else {
+    Vector::template encode_zero_scale<Code>(codes, values, encoded);
+  }
+  for (std::size_t i = encoded; i < count; ++i) codes[i] = Code::encode(values[i], scale, inverse);
+#else
+  if constexpr (kSquare) {
+    for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
+  }
+  const float scale = Code::scale_for(finite_absmax(values, count));
+  const float inverse = 1.0f / scale;
+  *b.scale = scale;
   const float* __restrict__ const from = values;
   for (std::size_t i = 0; i < count; ++i) codes[i] = Code::encode(from[i], scale, inverse);
+#endif
 }
 
 // NOTE: [8-bit codec out of line]

@@ -1,0 +1,4 @@
+// The Avx2Encoder against the scalar codec (state8_vector_check.inl), built with avx2 flags.
+#define RMSPROP_CHECKED_ENCODER Avx2Encoder
+#define RMSPROP_CHECK_FUNCTION state8_avx2_mismatching_blocks
+#include "state8_vector_check.inl"
