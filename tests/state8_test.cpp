@@ -92,6 +92,28 @@ TEST(State8Codec, TheLargestValueOfABlockTakesTheTopCode) {
   EXPECT_LE(std::abs(SignedCode::decode(0xFF, scale) + 3.0f), 3.0 * kFractionBound);
 }
 
+// A block whose largest |value| is a denormal has a denormal scale, whose reciprocal is
+// infinite: the encoder must still give 0 for 0 and each value its own code (it read every
+// value back as ±the largest, 0 included, before encoding_inverse).
+TEST(State8Codec, ABlockOfDenormalsReadsBackZerosAsZerosAndEachValueNearItself) {
+  const float denorm_min = std::numeric_limits<float>::denorm_min();
+  for (const float largest : {denorm_min, 7 * denorm_min, 1e-40f, 1e-39f, 1.1e-38f}) {
+    const std::vector<double> values = {0.0, largest, -largest / 2, largest / 4, -0.0, largest / 3};
+    std::vector<std::byte> buffer(state8_bytes(values.size()));
+    kernels::store_state(DType::i8_block, false, buffer.data(), values);
+    const auto back = kernels::load_state(DType::i8_block, false, buffer.data(), values.size());
+    EXPECT_EQ(back[0], 0.0) << largest;
+    EXPECT_EQ(back[4], 0.0) << largest;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      // the code's relative bound, plus the denormal grid: the scale rounded to it (an error of
+      // 2^-150 times |x|/scale ≤ 2) and the decoded product rounded to it (2^-150)
+      const double bound =
+          kFractionBound * std::abs(values[i]) + std::ldexp(1.0, -149) + std::ldexp(1.0, -150);
+      EXPECT_LE(std::abs(back[i] - values[i]), bound) << largest << " " << i;
+    }
+  }
+}
+
 TEST(State8Codec, NonFiniteValuesReadBackAsNaNAndSpoilNoOtherValue) {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();

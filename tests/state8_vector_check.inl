@@ -1,8 +1,8 @@
 // The intrinsics encoder a file is built for (NOTE: [8-bit encoder in intrinsics]) against the
-// scalar codec, code for code and scale for scale, on blocks of any bit pattern. Included by
-// state8_check_<target>.cpp, each built with its target's flags (tests/CMakeLists.txt) and
-// called by state8_test only where the CPU has that target. No test framework in here, so
-// nothing of these files runs before the CPU is checked.
+// scalar codec (encode_block_scalar), code for code and scale for scale, on blocks of any bit
+// pattern. Included by state8_check_<target>.cpp, each built with its target's flags
+// (tests/CMakeLists.txt) and called by state8_test only where the CPU has that target. No test
+// framework in here, so nothing of these files runs before the CPU is checked.
 //
 // The including file defines RMSPROP_CHECKED_ENCODER (the encoder it must get) and
 // RMSPROP_CHECK_FUNCTION (the name of the function below).
@@ -51,24 +51,17 @@ void fill(SplitMix64& rng, float* v, std::size_t count, bool non_negative) {
   }
 }
 
-template <State8Kind kKind, class Code>
+template <State8Kind kKind>
 bool block_matches(SplitMix64& rng, std::size_t count) {
-  constexpr bool kSquare = kKind == State8Kind::square_avg;
   alignas(64) float values[kState8Block], expected_values[kState8Block];
-  fill(rng, values, count, kSquare);
-  // the scalar codec: sqrt for square_avg, the block's scale, a code per value
-  for (std::size_t i = 0; i < count; ++i) {
-    expected_values[i] = kSquare ? std::sqrt(values[i]) : values[i];
-  }
-  const float scale = Code::scale_for(kernels::finite_absmax(expected_values, count));
+  fill(rng, values, count, kKind == State8Kind::square_avg);
+  std::memcpy(expected_values, values, count * sizeof(float));
   std::uint8_t expected[kState8Block], codes[kState8Block + 1];
-  for (std::size_t i = 0; i < count; ++i) {
-    expected[i] = Code::encode(expected_values[i], scale, 1.0f / scale);
-  }
+  float expected_scale = -1.0f, scale = -1.0f;
+  kernels::encode_block_scalar<kKind>({expected, &expected_scale}, count, expected_values);
   codes[count] = 0xA5;  // the encoder writes no further
-  float got_scale = -1.0f;
-  kernels::encode_block<kKind>({codes, &got_scale}, count, values);
-  return std::bit_cast<std::uint32_t>(got_scale) == std::bit_cast<std::uint32_t>(scale) &&
+  kernels::encode_block<kKind>({codes, &scale}, count, values);
+  return std::bit_cast<std::uint32_t>(scale) == std::bit_cast<std::uint32_t>(expected_scale) &&
          std::memcmp(codes, expected, count) == 0 && codes[count] == 0xA5 &&
          std::memcmp(values, expected_values, count * sizeof(float)) == 0;
 }
@@ -82,8 +75,8 @@ std::size_t RMSPROP_CHECK_FUNCTION(std::uint64_t seed, std::size_t blocks) {
   std::size_t bad = 0;
   for (std::size_t k = 0; k < blocks; ++k) {
     const std::size_t count = k % 2 ? kState8Block : 1 + k / 2 % kState8Block;
-    bad += !block_matches<State8Kind::square_avg, kernels::SquareAvgCode>(rng, count);
-    bad += !block_matches<State8Kind::signed_value, kernels::SignedCode>(rng, count);
+    bad += !block_matches<State8Kind::square_avg>(rng, count);
+    bad += !block_matches<State8Kind::signed_value>(rng, count);
   }
   return bad;
 }

@@ -151,19 +151,51 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b,
 // (tests/state8_vector_check.inl checks code for code on any bit pattern, fused_kernel_test kernel
 // against reference).
 
-// Encodes `count` values into a block (square_avg: `values` are v and get their sqrt first;
-// `values` is overwritten with what is encoded).
+// The multiplier that makes values relative to their block's `scale` (> 0). A scale below
+// the smallest normal float (a block whose largest |x| is a denormal, below ~2^-125) has an
+// infinite reciprocal, and every value, 0 included, would take the top code: such a block
+// (rare, and the same in every kernel) is encoded from its values times 2^64, which is exact,
+// against its scale times 2^64. The block still stores its true scale.
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float encoding_inverse(float scale, float* values,
+                                                                std::size_t count) {
+  constexpr float kSmallestNormal = 0x1p-126f, kLift = 0x1p64f;
+  if (scale >= kSmallestNormal) return 1.0f / scale;
+  for (std::size_t i = 0; i < count; ++i) values[i] *= kLift;
+  return 1.0f / (scale * kLift);
+}
+
+// Encodes `count` values into a block with the scalar codec (square_avg: `values` are v and get
+// their sqrt first; `values` is overwritten).
 template <State8Kind kKind>
-RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b, std::size_t count,
-                                                           float* values) {
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block_scalar(const State8Block& b,
+                                                                  std::size_t count,
+                                                                  float* values) {
   constexpr bool kSquare = kKind == State8Kind::square_avg;
   using Code = std::conditional_t<kSquare, SquareAvgCode, SignedCode>;
+  if constexpr (kSquare) {
+    for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
+  }
+  const float scale = Code::scale_for(finite_absmax(values, count));
+  *b.scale = scale;
+  // a zero scale (every finite value 0) needs no inverse: encode masks the product away
+  const float inverse = scale > 0.0f ? encoding_inverse(scale, values, count) : 1.0f / scale;
   // restrict locals: a byte store may alias anything, b and values included (the compiler
   // would reload them every iteration, or check overlap at run time: measured 3.6x slower)
   std::uint8_t* __restrict__ const codes = b.codes;
+  const float* __restrict__ const from = values;
+  for (std::size_t i = 0; i < count; ++i) codes[i] = Code::encode(from[i], scale, inverse);
+}
+
 #ifdef RMSPROP_STATE8_VECTOR_ENCODER
-  // whole vectors there, the tail here
+// encode_block_scalar's codes and scale, with intrinsics for whole vectors and the scalar codec
+// for the tail.
+template <State8Kind kKind>
+RMSPROP_FORCE_INLINE void encode_block_vector(const State8Block& b, std::size_t count,
+                                              float* values) {
+  constexpr bool kSquare = kKind == State8Kind::square_avg;
+  using Code = std::conditional_t<kSquare, SquareAvgCode, SignedCode>;
   using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
+  std::uint8_t* __restrict__ const codes = b.codes;
   const std::size_t whole = count / Vector::kAbsmaxStep * Vector::kAbsmaxStep;
   const std::uint32_t vector_max = Vector::template finite_absmax_bits<kSquare>(values, whole);
   if constexpr (kSquare) {
@@ -172,24 +204,30 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b,
   const auto tail_max = std::bit_cast<std::uint32_t>(finite_absmax(values + whole, count - whole));
   const float scale =
       Code::scale_for(std::bit_cast<float>(vector_max > tail_max ? vector_max : tail_max));
-  const float inverse = 1.0f / scale;
   *b.scale = scale;
   const std::size_t encoded = count / Vector::kEncodeStep * Vector::kEncodeStep;
   if (scale > 0.0f) {
+    const float inverse = encoding_inverse(scale, values, count);
     Vector::template encode<Code, !kSquare>(codes, values, encoded, inverse);
+    for (std::size_t i = encoded; i < count; ++i)
+      codes[i] = Code::encode(values[i], scale, inverse);
   } else {
     Vector::template encode_zero_scale<Code>(codes, values, encoded);
+    for (std::size_t i = encoded; i < count; ++i) codes[i] = Code::encode(values[i], 0.0f, 0.0f);
   }
-  for (std::size_t i = encoded; i < count; ++i) codes[i] = Code::encode(values[i], scale, inverse);
+}
+#endif
+
+// Encodes `count` values into a block (square_avg: `values` are v and get their sqrt first;
+// `values` is overwritten): with intrinsics where this file is built for them, else the scalar
+// codec, to the same bits.
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b, std::size_t count,
+                                                           float* values) {
+#ifdef RMSPROP_STATE8_VECTOR_ENCODER
+  encode_block_vector<kKind>(b, count, values);
 #else
-  if constexpr (kSquare) {
-    for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
-  }
-  const float scale = Code::scale_for(finite_absmax(values, count));
-  const float inverse = 1.0f / scale;
-  *b.scale = scale;
-  const float* __restrict__ const from = values;
-  for (std::size_t i = 0; i < count; ++i) codes[i] = Code::encode(from[i], scale, inverse);
+  encode_block_scalar<kKind>(b, count, values);
 #endif
 }
 
