@@ -146,6 +146,10 @@ struct Element {
   V square_avg;
   V grad_avg;
   V momentum_buffer;
+  // sqrt(w), when the rule takes it (eps outside the sqrt): the 8-bit state's encoder stores
+  // sqrt(v), and where w is v bit for bit it takes this one instead of a second square root
+  // (NOTE: [8-bit encoder takes the rule's root] in src/kernels/apply.hpp). Unused elsewhere.
+  V root;
 };
 
 // The rule for one element, in plain arithmetic on V (float, double): every kernel — the
@@ -174,7 +178,8 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void update(Element<V>& e, const Coeffi
     if constexpr (kV.eps_in_sqrt) {
       d = detail::sqrt(w + c.eps);
     } else {
-      d = detail::sqrt(w) + c.eps;
+      e.root = detail::sqrt(w);
+      d = e.root + c.eps;
     }
     u = (kV.numerator == Numerator::grad_avg ? m_hat : g) / d;
   }

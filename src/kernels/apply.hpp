@@ -59,12 +59,14 @@ struct ElementKernel {
   }
 
   // `element` is i as 32 bits, the stochastic-rounding counter (loops keep it as their own
-  // induction variable: deriving it from a 64-bit i blocks vectorization).
+  // induction variable: deriving it from a 64-bit i blocks vectorization). kStoreRoot: the
+  // square_avg buffer receives the rule's sqrt(w), not v (8-bit state's scratch, below).
+  template <bool kStoreRoot = false>
   RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE static void apply(const Buffers& b, std::size_t i,
                                                              std::uint32_t element,
                                                              const Coefficients<C>& c,
                                                              std::uint32_t seed) {
-    Element<C> e{C(0), Storage<P>::load(b.grad[i]), C(0), C(0), C(0)};
+    Element<C> e{C(0), Storage<P>::load(b.grad[i]), C(0), C(0), C(0), C(0)};
     if constexpr (kP.master_weights) {
       e.param = b.master[i];
     } else {
@@ -82,7 +84,11 @@ struct ElementKernel {
     } else {
       b.param[i] = Storage<P>::store(e.param);
     }
-    if constexpr (kV.uses_square_avg()) b.square_avg[i] = Storage<S>::store(e.square_avg);
+    if constexpr (kStoreRoot) {
+      b.square_avg[i] = Storage<S>::store(e.root);
+    } else if constexpr (kV.uses_square_avg()) {
+      b.square_avg[i] = Storage<S>::store(e.square_avg);
+    }
     if constexpr (kV.uses_grad_avg()) b.grad_avg[i] = Storage<S>::store(e.grad_avg);
     if constexpr (kV.uses_momentum_buffer()) {
       b.momentum_buffer[i] = Storage<S>::store(e.momentum_buffer);
@@ -96,15 +102,34 @@ constexpr Precision element_precision(Precision p) {
   return p;
 }
 
+// NOTE: [8-bit encoder takes the rule's root]
+// square_avg is stored as sqrt(v) (state8.hpp), and a square root is the codec's costliest
+// operation (vsqrtps: ~45% of encoding a block, measured with perf). Where the rule's w is v bit
+// for bit — not centered, eps outside the sqrt, and a square_avg correction of exactly 1 in the
+// kernel's arithmetic type (w = v·1 is exact) — the rule has just computed sqrt(v) for its
+// denominator, so the block's scratch receives that root and is encoded without taking it again:
+// the same operation on the same bits, so the same codes (state8_test checks the 8-bit step
+// against the float32 step between load_state and store_state). Bias correction makes the
+// correction a runtime value, so this is a per-task choice between two loops, not a variant axis;
+// only the variants where it can hold get the second loop (fused_avx512.cpp compiled in 100 s
+// before, 107 s after).
+template <Variant kV, class C>
+inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !kV.eps_in_sqrt
+                                      && kV.numerator == Numerator::gradient
+                                      && std::is_same_v<C, float>;
+
 // The rule over elements [begin, end) of a task with 8-bit state (`begin` on a block
-// boundary): each block's state decoded into float32 scratch, `loop(buffers, count, first)`
-// runs the float32-state element kernel over the block's `count` elements (from element
-// `first`), and the scratch is encoded back. One read and one write of every buffer. `Codec`
-// is the calling file's OutOfLineCodec (NOTE: [8-bit codec out of line]).
-template <Variant kV, Precision kP, class Codec, class Loop>
+// boundary): each block's state decoded into float32 scratch, `loop(buffers, count, first,
+// store_root)` runs the float32-state element kernel over the block's `count` elements (from
+// element `first`; store_root: a std::bool_constant, K::apply's kStoreRoot), and the scratch is
+// encoded back. One read and one write of every buffer. `Codec` is the calling file's
+// OutOfLineCodec (NOTE: [8-bit codec out of line]); kAllowRoot: whether the loop may be asked to
+// store the rule's root (the reference kernel never is).
+template <Variant kV, Precision kP, class Codec, bool kAllowRoot, class Loop>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, std::size_t begin,
                                                            std::size_t end, Loop loop) {
   using K = ElementKernel<kV, element_precision(kP)>;
+  using C = typename K::C;
   alignas(64) float square_avg[kState8Block], grad_avg[kState8Block], momentum[kState8Block];
   auto* param = static_cast<typename K::PRaw*>(t.param);
   const auto* grad = static_cast<const typename K::PRaw*>(t.grad);
@@ -116,23 +141,33 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
     if constexpr (kV.uses_grad_avg()) f(Signed{}, t.grad_avg, grad_avg);
     if constexpr (kV.uses_momentum_buffer()) f(Signed{}, t.momentum_buffer, momentum);
   };
-  for (std::size_t start = begin; start < end; start += kState8Block) {
-    const std::size_t count = end - start < kState8Block ? end - start : kState8Block;
-    const std::size_t block = start / kState8Block;
-    each([&](auto kind, void* base, float* scratch) {
-      Codec::template decode<decltype(kind)::value>(state8_block(base, t.size, block), count,
-                                                    scratch);
-    });
-    float* master = nullptr;
-    if constexpr (kP.master_weights) master = t.master + start;
-    const typename K::Buffers local{param + start, grad + start, square_avg,
-                                    grad_avg,      momentum,     master};
-    loop(local, std::uint32_t(count), std::uint32_t(start));
-    each([&](auto kind, void* base, float* scratch) {
-      Codec::template encode<decltype(kind)::value>(state8_block(base, t.size, block), count,
-                                                    scratch);
-    });
+  // the blocks, with square_avg's scratch holding v (kRoot false) or the rule's sqrt(v)
+  auto blocks = [&](auto root) {
+    constexpr bool kRoot = decltype(root)::value;
+    for (std::size_t start = begin; start < end; start += kState8Block) {
+      const std::size_t count = end - start < kState8Block ? end - start : kState8Block;
+      const std::size_t block = start / kState8Block;
+      each([&](auto kind, void* base, float* scratch) {
+        Codec::template decode<decltype(kind)::value>(state8_block(base, t.size, block), count,
+                                                      scratch);
+      });
+      float* master = nullptr;
+      if constexpr (kP.master_weights) master = t.master + start;
+      const typename K::Buffers local{param + start, grad + start, square_avg,
+                                      grad_avg,      momentum,     master};
+      loop(local, std::uint32_t(count), std::uint32_t(start), root);
+      each([&](auto kind, void* base, float* scratch) {
+        constexpr State8Kind kKind = decltype(kind)::value;
+        constexpr bool kGivenRoot = kRoot && kKind == State8Kind::square_avg;
+        Codec::template encode<kGivenRoot ? State8Kind::square_root : kKind>(
+            state8_block(base, t.size, block), count, scratch);
+      });
+    }
+  };
+  if constexpr (kAllowRoot && kMayStoreRoot<kV, C>) {
+    if (C(t.coefficients.sq_correction) == C(1)) return blocks(std::true_type{});
   }
+  blocks(std::false_type{});
 }
 
 // Every supported Precision, generated from the axes (never a hand-kept list): 4 parameter

@@ -23,11 +23,14 @@ void fused_range(const TensorTask& task, std::size_t begin, std::size_t end) {
   const std::uint32_t seed = task.rounding_seed;
   if constexpr (kP.state == DType::i8_block) {
     // 8-bit state: the same element loop over each block's float32 scratch
-    state8_range<kV, kP, Codec>(
+    state8_range<kV, kP, Codec, true>(
         task, begin, end,
-        [&](const typename K::Buffers& b, std::uint32_t count, std::uint32_t first) {
+        [&](const typename K::Buffers& b, std::uint32_t count, std::uint32_t first, auto root) {
+          constexpr bool kRoot = decltype(root)::value;
 #pragma omp simd
-          for (std::uint32_t k = 0; k < count; ++k) K::apply(b, k, first + k, c, seed);
+          for (std::uint32_t k = 0; k < count; ++k) {
+            K::template apply<kRoot>(b, k, first + k, c, seed);
+          }
         });
     return;
   }

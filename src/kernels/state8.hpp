@@ -107,7 +107,9 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float finite_absmax(const float* x, std
 }
 
 // Which codec a slot's buffer uses, and the value it stores (sqrt(v) for square_avg).
-enum class State8Kind : std::uint8_t { square_avg, signed_value };
+// square_root is square_avg's codec handed sqrt(v) itself, for encoding only (NOTE: [8-bit
+// encoder takes the rule's root] in apply.hpp).
+enum class State8Kind : std::uint8_t { square_avg, signed_value, square_root };
 
 // One block of one 8-bit buffer: its codes, its scale.
 struct State8Block {
@@ -126,6 +128,7 @@ RMSPROP_HOST_DEVICE inline State8Block state8_block(void* base, std::size_t n, s
 template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b, std::size_t count,
                                                            float* out) {
+  static_assert(kKind != State8Kind::square_root, "square_avg decodes to v");
   const float scale = *b.scale;
   // restrict locals (see encode_block)
   const std::uint8_t* __restrict__ const codes = b.codes;
@@ -170,9 +173,8 @@ template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block_scalar(const State8Block& b,
                                                                   std::size_t count,
                                                                   float* values) {
-  constexpr bool kSquare = kKind == State8Kind::square_avg;
-  using Code = std::conditional_t<kSquare, SquareAvgCode, SignedCode>;
-  if constexpr (kSquare) {
+  using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
+  if constexpr (kKind == State8Kind::square_avg) {
     for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
   }
   const float scale = Code::scale_for(finite_absmax(values, count));
@@ -192,13 +194,14 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block_scalar(const State8Bl
 template <State8Kind kKind>
 RMSPROP_FORCE_INLINE void encode_block_vector(const State8Block& b, std::size_t count,
                                               float* values) {
-  constexpr bool kSquare = kKind == State8Kind::square_avg;
-  using Code = std::conditional_t<kSquare, SquareAvgCode, SignedCode>;
+  constexpr bool kSigned = kKind == State8Kind::signed_value;
+  constexpr bool kSqrtFirst = kKind == State8Kind::square_avg;
+  using Code = std::conditional_t<kSigned, SignedCode, SquareAvgCode>;
   using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
   std::uint8_t* __restrict__ const codes = b.codes;
   const std::size_t whole = count / Vector::kAbsmaxStep * Vector::kAbsmaxStep;
-  const std::uint32_t vector_max = Vector::template finite_absmax_bits<kSquare>(values, whole);
-  if constexpr (kSquare) {
+  const std::uint32_t vector_max = Vector::template finite_absmax_bits<kSqrtFirst>(values, whole);
+  if constexpr (kSqrtFirst) {
     for (std::size_t i = whole; i < count; ++i) values[i] = detail::sqrt(values[i]);
   }
   const auto tail_max = std::bit_cast<std::uint32_t>(finite_absmax(values + whole, count - whole));
@@ -208,7 +211,7 @@ RMSPROP_FORCE_INLINE void encode_block_vector(const State8Block& b, std::size_t 
   const std::size_t encoded = count / Vector::kEncodeStep * Vector::kEncodeStep;
   if (scale > 0.0f) {
     const float inverse = encoding_inverse(scale, values, count);
-    Vector::template encode<Code, !kSquare>(codes, values, encoded, inverse);
+    Vector::template encode<Code, kSigned>(codes, values, encoded, inverse);
     for (std::size_t i = encoded; i < count; ++i)
       codes[i] = Code::encode(values[i], scale, inverse);
   } else {
