@@ -54,13 +54,18 @@ void fill(SplitMix64& rng, float* v, std::size_t count, bool non_negative) {
 template <State8Kind kKind>
 bool block_matches(SplitMix64& rng, std::size_t count) {
   alignas(64) float values[kState8Block], expected_values[kState8Block];
-  fill(rng, values, count, kKind == State8Kind::square_avg);
+  fill(rng, values, count, kKind != State8Kind::signed_value);
   std::memcpy(expected_values, values, count * sizeof(float));
   std::uint8_t expected[kState8Block], codes[kState8Block + 1];
   float expected_scale = -1.0f, scale = -1.0f;
   kernels::encode_block_scalar<kKind>({expected, &expected_scale}, count, expected_values);
   codes[count] = 0xA5;  // the encoder writes no further
-  kernels::encode_block<kKind>({codes, &scale}, count, values);
+  // in two halves, the codes in two ranges split anywhere (NOTE: [8-bit pipeline])
+  const kernels::State8Block block{codes, &scale};
+  const kernels::EncodeScale s = kernels::encode_scale<kKind>(block, count, values);
+  const std::size_t split = rng.next() % (count + 1);
+  kernels::encode_codes<kKind>(block, 0, split, values, s);
+  kernels::encode_codes<kKind>(block, split, count, values, s);
   return std::bit_cast<std::uint32_t>(scale) == std::bit_cast<std::uint32_t>(expected_scale) &&
          std::memcmp(codes, expected, count) == 0 && codes[count] == 0xA5 &&
          std::memcmp(values, expected_values, count * sizeof(float)) == 0;
@@ -76,6 +81,7 @@ std::size_t RMSPROP_CHECK_FUNCTION(std::uint64_t seed, std::size_t blocks) {
   for (std::size_t k = 0; k < blocks; ++k) {
     const std::size_t count = k % 2 ? kState8Block : 1 + k / 2 % kState8Block;
     bad += !block_matches<State8Kind::square_avg>(rng, count);
+    bad += !block_matches<State8Kind::square_root>(rng, count);
     bad += !block_matches<State8Kind::signed_value>(rng, count);
   }
   return bad;

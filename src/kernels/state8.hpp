@@ -167,12 +167,20 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float encoding_inverse(float scale, flo
   return 1.0f / (scale * kLift);
 }
 
-// Encodes `count` values into a block with the scalar codec (square_avg: `values` are v and get
-// their sqrt first; `values` is overwritten).
+// Encoding is two halves, so that a kernel can interleave the second with other work (NOTE:
+// [8-bit pipeline] in apply.hpp): the block's scale from all its values, then the codes of any
+// range of them.
+struct EncodeScale {
+  float scale;    // stored with the block
+  float inverse;  // what values are multiplied by (encoding_inverse); unused for a zero scale
+};
+
+// The first half with the scalar codec: square_avg's values (v) become sqrt(v) first, and a
+// block with a denormal scale has its values lifted (encoding_inverse): `values` is overwritten.
 template <State8Kind kKind>
-RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block_scalar(const State8Block& b,
-                                                                  std::size_t count,
-                                                                  float* values) {
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE EncodeScale encode_scale_scalar(const State8Block& b,
+                                                                         std::size_t count,
+                                                                         float* values) {
   using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
   if constexpr (kKind == State8Kind::square_avg) {
     for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
@@ -180,25 +188,38 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block_scalar(const State8Bl
   const float scale = Code::scale_for(finite_absmax(values, count));
   *b.scale = scale;
   // a zero scale (every finite value 0) needs no inverse: encode masks the product away
-  const float inverse = scale > 0.0f ? encoding_inverse(scale, values, count) : 1.0f / scale;
+  return {scale, scale > 0.0f ? encoding_inverse(scale, values, count) : 0.0f};
+}
+
+// The second half with the scalar codec: the codes of values [begin, end).
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_codes_scalar(
+    const State8Block& b, std::size_t begin, std::size_t end, const float* values, EncodeScale s) {
+  using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
   // restrict locals: a byte store may alias anything, b and values included (the compiler
   // would reload them every iteration, or check overlap at run time: measured 3.6x slower)
   std::uint8_t* __restrict__ const codes = b.codes;
   const float* __restrict__ const from = values;
-  for (std::size_t i = 0; i < count; ++i) codes[i] = Code::encode(from[i], scale, inverse);
+  for (std::size_t i = begin; i < end; ++i) codes[i] = Code::encode(from[i], s.scale, s.inverse);
+}
+
+// Encodes `count` values into a block with the scalar codec (square_avg: `values` are v and get
+// their sqrt first; `values` is overwritten): the codes every encoder must give.
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block_scalar(const State8Block& b,
+                                                                  std::size_t count,
+                                                                  float* values) {
+  encode_codes_scalar<kKind>(b, 0, count, values, encode_scale_scalar<kKind>(b, count, values));
 }
 
 #ifdef RMSPROP_STATE8_VECTOR_ENCODER
-// encode_block_scalar's codes and scale, with intrinsics for whole vectors and the scalar codec
-// for the tail.
+// encode_scale_scalar's scale and values, with intrinsics for whole vectors.
 template <State8Kind kKind>
-RMSPROP_FORCE_INLINE void encode_block_vector(const State8Block& b, std::size_t count,
-                                              float* values) {
-  constexpr bool kSigned = kKind == State8Kind::signed_value;
+RMSPROP_FORCE_INLINE EncodeScale encode_scale_vector(const State8Block& b, std::size_t count,
+                                                     float* values) {
   constexpr bool kSqrtFirst = kKind == State8Kind::square_avg;
-  using Code = std::conditional_t<kSigned, SignedCode, SquareAvgCode>;
+  using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
   using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
-  std::uint8_t* __restrict__ const codes = b.codes;
   const std::size_t whole = count / Vector::kAbsmaxStep * Vector::kAbsmaxStep;
   const std::uint32_t vector_max = Vector::template finite_absmax_bits<kSqrtFirst>(values, whole);
   if constexpr (kSqrtFirst) {
@@ -208,30 +229,56 @@ RMSPROP_FORCE_INLINE void encode_block_vector(const State8Block& b, std::size_t 
   const float scale =
       Code::scale_for(std::bit_cast<float>(vector_max > tail_max ? vector_max : tail_max));
   *b.scale = scale;
-  const std::size_t encoded = count / Vector::kEncodeStep * Vector::kEncodeStep;
-  if (scale > 0.0f) {
-    const float inverse = encoding_inverse(scale, values, count);
-    Vector::template encode<Code, kSigned>(codes, values, encoded, inverse);
-    for (std::size_t i = encoded; i < count; ++i)
-      codes[i] = Code::encode(values[i], scale, inverse);
+  return {scale, scale > 0.0f ? encoding_inverse(scale, values, count) : 0.0f};
+}
+
+// encode_codes_scalar's codes, with intrinsics for whole vectors and the scalar codec for the
+// tail.
+template <State8Kind kKind>
+RMSPROP_FORCE_INLINE void encode_codes_vector(const State8Block& b, std::size_t begin,
+                                              std::size_t end, const float* values, EncodeScale s) {
+  constexpr bool kSigned = kKind == State8Kind::signed_value;
+  using Code = std::conditional_t<kSigned, SignedCode, SquareAvgCode>;
+  using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
+  const std::size_t whole = (end - begin) / Vector::kEncodeStep * Vector::kEncodeStep;
+  if (s.scale > 0.0f) {
+    Vector::template encode<Code, kSigned>(b.codes + begin, values + begin, whole, s.inverse);
   } else {
-    Vector::template encode_zero_scale<Code>(codes, values, encoded);
-    for (std::size_t i = encoded; i < count; ++i) codes[i] = Code::encode(values[i], 0.0f, 0.0f);
+    Vector::template encode_zero_scale<Code>(b.codes + begin, values + begin, whole);
   }
+  encode_codes_scalar<kKind>(b, begin + whole, end, values, s);
 }
 #endif
 
-// Encodes `count` values into a block (square_avg: `values` are v and get their sqrt first;
-// `values` is overwritten): with intrinsics where this file is built for them, else the scalar
-// codec, to the same bits.
+// The two halves of encoding (square_avg: `values` are v and get their sqrt first; `values` is
+// overwritten), with intrinsics where this file is built for them, else the scalar codec, to
+// the same bits.
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE EncodeScale encode_scale(const State8Block& b,
+                                                                  std::size_t count,
+                                                                  float* values) {
+#ifdef RMSPROP_STATE8_VECTOR_ENCODER
+  return encode_scale_vector<kKind>(b, count, values);
+#else
+  return encode_scale_scalar<kKind>(b, count, values);
+#endif
+}
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_codes(const State8Block& b, std::size_t begin,
+                                                           std::size_t end, const float* values,
+                                                           EncodeScale s) {
+#ifdef RMSPROP_STATE8_VECTOR_ENCODER
+  encode_codes_vector<kKind>(b, begin, end, values, s);
+#else
+  encode_codes_scalar<kKind>(b, begin, end, values, s);
+#endif
+}
+
+// Encodes `count` values into a block: both halves.
 template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b, std::size_t count,
                                                            float* values) {
-#ifdef RMSPROP_STATE8_VECTOR_ENCODER
-  encode_block_vector<kKind>(b, count, values);
-#else
-  encode_block_scalar<kKind>(b, count, values);
-#endif
+  encode_codes<kKind>(b, 0, count, values, encode_scale<kKind>(b, count, values));
 }
 
 // NOTE: [8-bit codec out of line]
@@ -243,13 +290,21 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b,
 // -m flags, and one shared out-of-line copy could run AVX-512 code on a CPU without it.
 template <class Tag>
 struct OutOfLineCodec {
+  // `count` values of a block from its code `first` on, into out[0, count)
   template <State8Kind kKind>
-  [[gnu::noinline]] static void decode(const State8Block& b, std::size_t count, float* out) {
-    decode_block<kKind>(b, count, out);
+  [[gnu::noinline]] static void decode(const State8Block& b, std::size_t first, std::size_t count,
+                                       float* out) {
+    decode_block<kKind>({b.codes + first, b.scale}, count, out);
   }
   template <State8Kind kKind>
-  [[gnu::noinline]] static void encode(const State8Block& b, std::size_t count, float* values) {
-    encode_block<kKind>(b, count, values);
+  [[gnu::noinline]] static EncodeScale scale(const State8Block& b, std::size_t count,
+                                             float* values) {
+    return encode_scale<kKind>(b, count, values);
+  }
+  template <State8Kind kKind>
+  [[gnu::noinline]] static void codes(const State8Block& b, std::size_t begin, std::size_t end,
+                                      const float* values, EncodeScale s) {
+    encode_codes<kKind>(b, begin, end, values, s);
   }
 };
 
