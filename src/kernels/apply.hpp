@@ -118,22 +118,6 @@ inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !k
                                       && kV.numerator == Numerator::gradient
                                       && std::is_same_v<C, float>;
 
-// Asks for the cache line at `byte` from `base` into L2 (a prefetch never faults, so the line
-// may lie past the buffer, near its end: the address is made as an integer, never as a pointer
-// past an object). Inline assembly, not __builtin_prefetch: GCC 12 dropped those from this
-// kernel whenever one stood alone under a condition, in a fold, or in a loop it could vectorize
-// (the disassembly had no prefetch left; check it for prefetcht1 after changing the loop).
-RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void prefetch_line(const void* base, std::size_t byte) {
-#if defined(__CUDA_ARCH__)
-  (void)base, (void)byte;
-#elif defined(__x86_64__)
-  asm volatile("prefetcht1 (%0)" : : "r"(reinterpret_cast<std::uintptr_t>(base) + byte));
-#else
-  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(base) + byte),
-                     1, 2);
-#endif
-}
-
 // NOTE: [8-bit pipeline]
 // Alone, the rule's loop is bound by the divider (one division and one square root per
 // element share it) and the codec by the other vector ports: run one after the other they
@@ -148,8 +132,8 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void prefetch_line(const void* base, st
 // itself; these short loops between codec calls do not): one thread, 1.0 → 0.78 ns per element
 // against float32 state's 0.92 (measured 2026-12-05, docs/benchmarks.md "8-bit pipeline"; two
 // blocks ahead for the values and four for the codes measured best of 1, 2, 4 and 8).
-inline constexpr std::size_t kState8Piece = 64;
-static_assert(kState8Block % kState8Piece == 0, "a block is whole pieces");
+// Everything but the rule is OutOfLineCodec::Pass (state8.hpp), called out of line per piece
+// (NOTE: [8-bit codec out of line]).
 
 // The rule over elements [begin, end) of a task with 8-bit state (`begin` on a block
 // boundary): each block's state decoded into float32 scratch, `loop(buffers, count, first,
@@ -164,34 +148,15 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
   using K = ElementKernel<kV, element_precision(kP)>;
   using C = typename K::C;
   if (begin >= end) return;  // an empty tensor has no block, not even a scale to read
-  // [block parity][buffer]: square_avg, grad_avg, momentum_buffer
-  alignas(64) float scratch[2][3][kState8Block];
+  constexpr unsigned kBuffers = (kV.uses_square_avg() ? kState8SquareAvg : 0u) |
+                                (kV.uses_grad_avg() ? kState8GradAvg : 0u) |
+                                (kV.uses_momentum_buffer() ? kState8Momentum : 0u);
   auto* param = static_cast<typename K::PRaw*>(t.param);
   const auto* grad = static_cast<const typename K::PRaw*>(t.grad);
-  // each 8-bit buffer the variant uses: f(its codec, its scratch slot, its memory)
-  auto each = [&](auto&& f) {
-    using Square = std::integral_constant<State8Kind, State8Kind::square_avg>;
-    using Signed = std::integral_constant<State8Kind, State8Kind::signed_value>;
-    if constexpr (kV.uses_square_avg()) f(Square{}, 0, t.square_avg);
-    if constexpr (kV.uses_grad_avg()) f(Signed{}, 1, t.grad_avg);
-    if constexpr (kV.uses_momentum_buffer()) f(Signed{}, 2, t.momentum_buffer);
-  };
-  auto count_at = [&](std::size_t start) {
-    return end - start < kState8Block ? end - start : kState8Block;
-  };
-  // values [from, to) of the block at `start`, into scratch[parity]
-  auto decode = [&](std::size_t start, int parity, std::size_t from, std::size_t to) {
-    each([&](auto kind, int slot, void* base) {
-      Codec::template decode<decltype(kind)::value>(
-          state8_block(base, t.size, start / kState8Block), from, to - from,
-          scratch[parity][slot] + from);
-    });
-  };
-  // The memory of the piece at element i, some blocks ahead (NOTE: [8-bit pipeline]).
-  auto prefetch = [&](std::size_t i) {
-    constexpr std::size_t kValuesAhead = 2 * kState8Block, kCodesAhead = 4 * kState8Block;
+  // the parameters and gradients of the piece at element i, two blocks ahead
+  auto prefetch_values = [&](std::size_t i) {
     constexpr std::size_t kLines = kState8Piece * sizeof(*param) / 64;
-    const std::size_t value = i + kValuesAhead;
+    const std::size_t value = i + 2 * kState8Block;
     for (std::size_t line = 0; line < kLines; ++line) {
       prefetch_line(param, value * sizeof(*param) + 64 * line);
       prefetch_line(grad, value * sizeof(*grad) + 64 * line);
@@ -200,61 +165,33 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
         prefetch_line(t.master, value * 4 + 128 * line + 64);
       }
     }
-    // a piece's codes are one cache line
-    each([&](auto, int, void* base) { prefetch_line(base, i + kCodesAhead); });
   };
-  // square_avg's scratch holds v (kRoot false) or the rule's sqrt(v)
   auto blocks = [&](auto root) {
-    constexpr bool kRoot = decltype(root)::value;
-    EncodeScale scales[3]{};  // of the block whose codes are pending
-    auto encode = [&](auto&& f) {
-      each([&](auto kind, int slot, void* base) {
-        constexpr State8Kind kKind = decltype(kind)::value;
-        constexpr bool kGivenRoot = kRoot && kKind == State8Kind::square_avg;
-        f(std::integral_constant < State8Kind, kGivenRoot ? State8Kind::square_root : kKind > {},
-          slot, base);
-      });
-    };
-    auto codes = [&](std::size_t start, int parity, std::size_t from, std::size_t to) {
-      encode([&](auto kind, int slot, void* base) {
-        Codec::template codes<decltype(kind)::value>(
-            state8_block(base, t.size, start / kState8Block), from, to, scratch[parity][slot],
-            scales[slot]);
-      });
-    };
-    decode(begin, 0, 0, count_at(begin));
+    typename Codec::template Pass<kBuffers, decltype(root)::value> pass(t, begin, end);
+    pass.decode(begin, 0, 0, pass.count_at(begin));
     int parity = 0;
     std::size_t start = begin;
     for (;; start += kState8Block, parity ^= 1) {
-      const std::size_t count = count_at(start), next = start + kState8Block;
+      const std::size_t count = pass.count_at(start), next = start + kState8Block;
       const bool pending = start > begin;  // the block before, whole, waits for its codes
-      const std::size_t next_count = next < end ? count_at(next) : 0;
+      const std::size_t next_count = next < end ? pass.count_at(next) : 0;
       std::size_t p = 0;
       for (; p < count; p += kState8Piece) {
         const std::size_t n = count - p < kState8Piece ? count - p : kState8Piece;
         float* master = nullptr;
         if constexpr (kP.master_weights) master = t.master + start + p;
-        const typename K::Buffers local{param + start + p,      grad + start + p,
-                                        scratch[parity][0] + p, scratch[parity][1] + p,
-                                        scratch[parity][2] + p, master};
-        prefetch(start + p);
+        const typename K::Buffers local{param + start + p,           grad + start + p,
+                                        pass.scratch[parity][0] + p, pass.scratch[parity][1] + p,
+                                        pass.scratch[parity][2] + p, master};
+        prefetch_values(start + p);
+        pass.prefetch_codes(start + p);
         loop(local, std::uint32_t(n), std::uint32_t(start + p), root);
-        // the same positions of the other half: first read (codes), then overwritten (decode)
-        if (pending) codes(start - kState8Block, parity ^ 1, p, p + kState8Piece);
-        if (p < next_count) {
-          decode(next, parity ^ 1, p,
-                 p + kState8Piece < next_count ? p + kState8Piece : next_count);
-        }
+        pass.between(start, parity, p, pending, next_count);
       }
-      // a short block (the last) leaves the rest of the one before
-      if (pending && p < kState8Block) codes(start - kState8Block, parity ^ 1, p, kState8Block);
-      encode([&](auto kind, int slot, void* base) {
-        scales[slot] = Codec::template scale<decltype(kind)::value>(
-            state8_block(base, t.size, start / kState8Block), count, scratch[parity][slot]);
-      });
+      pass.finish(start, parity, p, pending);
       if (next >= end) break;
     }
-    codes(start, parity, 0, count_at(start));
+    pass.last(start, parity);
   };
   if constexpr (kAllowRoot && kMayStoreRoot<kV, C>) {
     if (C(t.coefficients.sq_correction) == C(1)) return blocks(std::true_type{});

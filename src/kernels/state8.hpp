@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/portability.hpp"
@@ -281,31 +282,114 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_block(const State8Block& b,
   encode_codes<kKind>(b, 0, count, values, encode_scale<kKind>(b, count, values));
 }
 
+// Asks for the cache line at `byte` from `base` into L2 (a prefetch never faults, so the line
+// may lie past the buffer, near its end: the address is made as an integer, never as a pointer
+// past an object). Inline assembly, not __builtin_prefetch: GCC 12 dropped those from the 8-bit
+// kernel whenever one stood alone under a condition, in a fold, or in a loop it could vectorize
+// (the disassembly had no prefetch left; check it for prefetcht1 after changing the loop).
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void prefetch_line(const void* base, std::size_t byte) {
+#if defined(__CUDA_ARCH__)
+  (void)base, (void)byte;
+#elif defined(__x86_64__)
+  asm volatile("prefetcht1 (%0)" : : "r"(reinterpret_cast<std::uintptr_t>(base) + byte));
+#else
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(base) + byte),
+                     1, 2);
+#endif
+}
+
+// The 8-bit buffers of a variant, as bits (a pass's kBuffers).
+inline constexpr unsigned kState8SquareAvg = 1, kState8GradAvg = 2, kState8Momentum = 4;
+
+// Pieces of a block the rule runs over between the codec's work (NOTE: [8-bit pipeline] in
+// apply.hpp).
+inline constexpr std::size_t kState8Piece = 64;
+static_assert(kState8Block % kState8Piece == 0, "a block is whole pieces");
+
 // NOTE: [8-bit codec out of line]
 // The codec is the same for every variant, so a kernel file calls it out of line: inlined into
 // each of the 735 8-bit (variant, precision) instantiations it made a kernel file compile 3.5x
-// as long (measured: fused_avx2.cpp 62 s -> 213 s), which CI pays in every build tree. A call
-// per 256-value block and buffer costs nothing measurable. Each translation unit instantiates
-// it with a tag type of its own (internal linkage): the SIMD files are compiled with different
-// -m flags, and one shared out-of-line copy could run AVX-512 code on a CPU without it.
+// as long (measured: fused_avx2.cpp 62 s -> 213 s), which CI pays in every build tree. So is
+// the pipeline's bookkeeping around it (which blocks and pieces, which buffers): inlined, it
+// made the ASan build's kernel files compile for over 13 minutes each. A Pass holds one task's
+// scratch and does all of an 8-bit step but the rule, in calls per piece of a block; it is
+// instantiated per set of buffers, not per variant. Each translation unit instantiates it with
+// a tag type of its own (internal linkage): the SIMD files are compiled with different -m
+// flags, and one shared out-of-line copy could run AVX-512 code on a CPU without it.
 template <class Tag>
 struct OutOfLineCodec {
-  // `count` values of a block from its code `first` on, into out[0, count)
-  template <State8Kind kKind>
-  [[gnu::noinline]] static void decode(const State8Block& b, std::size_t first, std::size_t count,
-                                       float* out) {
-    decode_block<kKind>({b.codes + first, b.scale}, count, out);
-  }
-  template <State8Kind kKind>
-  [[gnu::noinline]] static EncodeScale scale(const State8Block& b, std::size_t count,
-                                             float* values) {
-    return encode_scale<kKind>(b, count, values);
-  }
-  template <State8Kind kKind>
-  [[gnu::noinline]] static void codes(const State8Block& b, std::size_t begin, std::size_t end,
-                                      const float* values, EncodeScale s) {
-    encode_codes<kKind>(b, begin, end, values, s);
-  }
+  // kBuffers: the kState8… bits of the variant; kRoot: square_avg's scratch receives the rule's
+  // sqrt(v), not v (NOTE: [8-bit encoder takes the rule's root]).
+  template <unsigned kBuffers, bool kRoot>
+  struct Pass {
+    const TensorTask& t;
+    std::size_t begin, end;
+    // [block parity][buffer]: square_avg, grad_avg, momentum_buffer (left uninitialized)
+    alignas(64) float scratch[2][3][kState8Block];
+    EncodeScale scales[3]{};  // of the block whose codes are pending
+
+    Pass(const TensorTask& task, std::size_t first, std::size_t last)
+        : t(task), begin(first), end(last) {}
+
+    std::size_t count_at(std::size_t start) const {
+      return end - start < kState8Block ? end - start : kState8Block;
+    }
+    // f(the codec kind it is encoded with, its scratch slot, its memory) for each 8-bit buffer
+    template <class F>
+    RMSPROP_FORCE_INLINE void each(F&& f) const {
+      using Square = std::integral_constant<State8Kind, kRoot ? State8Kind::square_root
+                                                              : State8Kind::square_avg>;
+      using Signed = std::integral_constant<State8Kind, State8Kind::signed_value>;
+      if constexpr ((kBuffers & kState8SquareAvg) != 0) f(Square{}, 0, t.square_avg);
+      if constexpr ((kBuffers & kState8GradAvg) != 0) f(Signed{}, 1, t.grad_avg);
+      if constexpr ((kBuffers & kState8Momentum) != 0) f(Signed{}, 2, t.momentum_buffer);
+    }
+    // values [from, to) of the block at `start`, into scratch[parity]
+    [[gnu::noinline]] void decode(std::size_t start, int parity, std::size_t from, std::size_t to) {
+      each([&](auto kind, int slot, void* base) {
+        constexpr State8Kind kKind = decltype(kind)::value == State8Kind::square_root
+                                         ? State8Kind::square_avg
+                                         : decltype(kind)::value;  // decodes to v
+        const State8Block b = state8_block(base, t.size, start / kState8Block);
+        decode_block<kKind>({b.codes + from, b.scale}, to - from, scratch[parity][slot] + from);
+      });
+    }
+    RMSPROP_FORCE_INLINE void codes(std::size_t start, int parity, std::size_t from,
+                                    std::size_t to) {
+      each([&](auto kind, int slot, void* base) {
+        encode_codes<decltype(kind)::value>(state8_block(base, t.size, start / kState8Block), from,
+                                            to, scratch[parity][slot], scales[slot]);
+      });
+    }
+    // After the rule's piece at p of the block at `start`: the same positions of the other
+    // half, first read (the pending block's codes), then overwritten (the next block's values).
+    [[gnu::noinline]] void between(std::size_t start, int parity, std::size_t p, bool pending,
+                                   std::size_t next_count) {
+      if (pending) codes(start - kState8Block, parity ^ 1, p, p + kState8Piece);
+      if (p < next_count) {
+        decode(start + kState8Block, parity ^ 1, p,
+               p + kState8Piece < next_count ? p + kState8Piece : next_count);
+      }
+    }
+    // After the rule's last piece of the block at `start` (`p` past it): the rest of the pending
+    // block (a short block, the last, leaves some), then this block's scales.
+    [[gnu::noinline]] void finish(std::size_t start, int parity, std::size_t p, bool pending) {
+      if (pending && p < kState8Block) codes(start - kState8Block, parity ^ 1, p, kState8Block);
+      each([&](auto kind, int slot, void* base) {
+        scales[slot] =
+            encode_scale<decltype(kind)::value>(state8_block(base, t.size, start / kState8Block),
+                                                count_at(start), scratch[parity][slot]);
+      });
+    }
+    // The last block's codes.
+    [[gnu::noinline]] void last(std::size_t start, int parity) {
+      codes(start, parity, 0, count_at(start));
+    }
+    // The codes of the piece at element i, some blocks ahead (a piece's codes: one line).
+    RMSPROP_FORCE_INLINE void prefetch_codes(std::size_t i) const {
+      each([&](auto, int, void* base) { prefetch_line(base, i + 4 * kState8Block); });
+    }
+  };
 };
 
 }  // namespace rmsprop::kernels
