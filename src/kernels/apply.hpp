@@ -130,8 +130,9 @@ inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !k
 // 0.68 to 0.55 ns per element; on 2^25 values it changed nothing until the pieces also
 // prefetched their memory some blocks ahead (the float32 loop keeps enough loads in flight by
 // itself; these short loops between codec calls do not): one thread, 1.0 → 0.78 ns per element
-// against float32 state's 0.92 (measured 2026-12-05, docs/benchmarks.md "8-bit pipeline"; two
-// blocks ahead for the values and four for the codes measured best of 1, 2, 4 and 8).
+// against float32 state's 0.92 (measured 2026-12-05, docs/benchmarks.md "The rule's root, the
+// pipeline and prefetching"; two blocks ahead for the values and four for the codes measured
+// best of 1, 2, 4 and 8).
 // Everything but the rule is OutOfLineCodec::Pass (state8.hpp), called out of line per piece
 // (NOTE: [8-bit codec out of line]).
 
