@@ -233,7 +233,9 @@ std::string precision_problem(DType dtype, const Options& o, std::size_t size) {
   return "";
 }
 
-void initialize_state(const StateRequest& r, const ParamView& p, void* buffer) {
+namespace {
+
+void initialize_host_state(const StateRequest& r, const ParamView& p, void* buffer) {
   const BufferView& old = p.state[std::size_t(r.slot)];
   const bool square_avg = r.slot == Slot::square_avg;
   // a chunk at a time (whole 8-bit blocks): no copy of the whole buffer in doubles
@@ -249,6 +251,34 @@ void initialize_state(const StateRequest& r, const ParamView& p, void* buffer) {
     }
     kernels::store_state_range(r.dtype, square_avg, buffer, r.size, begin, chunk);
   }
+}
+
+// A CUDA parameter's state, made on the host from host copies of what it is made from, then
+// copied to `buffer` (rare: a tensor's first step or a change of state dtype; front ends call
+// this for 8-bit state, which only the core encodes).
+void initialize_device_state(const StateRequest& r, const ParamView& p, void* buffer) {
+  const int device = p.param.device.index;
+  auto to_host = [&](BufferView& view) {
+    std::vector<std::byte> copy(storage_bytes(view.dtype, r.size));
+    cuda::copy_synchronously(copy.data(), view.data, copy.size(), device);
+    view.data = copy.data();
+    view.device = Device{};
+    return copy;
+  };
+  ParamView host = p;
+  std::vector<std::byte> param, old;
+  if (r.init == StateRequest::Init::from_param) param = to_host(host.param);
+  if (r.init == StateRequest::Init::from_old) old = to_host(host.state[std::size_t(r.slot)]);
+  std::vector<std::byte> made(storage_bytes(r.dtype, r.size));
+  initialize_host_state(r, host, made.data());
+  cuda::copy_synchronously(buffer, made.data(), made.size(), device);
+}
+
+}  // namespace
+
+void initialize_state(const StateRequest& r, const ParamView& p, void* buffer) {
+  if (p.param.device.kind == Device::Kind::cuda) return initialize_device_state(r, p, buffer);
+  initialize_host_state(r, p, buffer);
 }
 
 StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config,
@@ -286,13 +316,11 @@ StepPlan::StepPlan(std::span<const GroupView> groups, const KernelConfig& config
                               "in its own precision (state_dtype=float32), not state_dtype=" +
                               std::string(to_string(o.state_dtype)));
       }
-      if (precision.state == DType::i8_block &&
-          (p.rows || p.param.device.kind != Device::Kind::cpu)) {
-        throw InvalidArgument(
-            where(g.group, p.index) + ": state_dtype=int8 " +
-            (p.rows ? "with a row (sparse) gradient" : "on " + p.param.device.str()) +
-            " is not supported yet (8-bit state steps dense CPU tensors; "
-            "state8_min_size keeps smaller tensors in float32)");
+      if (precision.state == DType::i8_block && p.rows) {
+        throw InvalidArgument(where(g.group, p.index) +
+                              ": state_dtype=int8 with a row (sparse) gradient is not supported "
+                              "yet (8-bit state steps dense tensors; state8_min_size keeps "
+                              "smaller tensors in float32)");
       }
       if (precision.state == DType::i8_block && !g.holds_state8) {
         throw InvalidArgument(where(g.group, p.index) +

@@ -1,16 +1,20 @@
 // The CUDA step kernel's body run on the host: the real launch planning (plan_step_launches)
-// and the real block function (step_block), every block and every thread in turn, against
-// the scalar reference, bitwise. Threads of the kernel share nothing, so running them one
-// after another gives the device's results; this checks the kernel's walk over chunks, packs,
-// remainders, coefficient sets and capturable step counting on any machine. What it cannot
+// and the real block functions (step_block; for 8-bit state State8Warp's lane functions),
+// every block and every thread in turn, against the scalar reference, bitwise. Threads of the
+// step kernel share nothing, and the 8-bit kernel's lanes share only the warp's max, so running
+// them one after another gives the device's results; this checks the kernels' walk over chunks,
+// packs, 8-bit blocks, remainders, coefficient sets and capturable step counting on any
+// machine. What it cannot
 // check (the launch itself, device memory, streams, graphs) is in tests/cuda/cuda_test.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
 
 #include "cuda/launch.hpp"
+#include "cuda/state8_block.hpp"
 #include "cuda/step_block.hpp"
 #include "kernel_buffers.hpp"
 
@@ -19,38 +23,80 @@ namespace {
 
 using namespace rmsprop::testing;
 
-using BlockFn = void (*)(const StepLaunch&, unsigned, unsigned, unsigned);
+// Block `block` of a launch as the device runs it: every thread of the step kernel in turn;
+// for 8-bit state, every warp's blocks, each as all lanes' update, the warp's max, all lanes'
+// store (the order the kernel's shuffles impose).
+template <Variant kV, Precision kP>
+void run_block(const StepLaunch& launch, unsigned block) {
+  if constexpr (kP.state == DType::i8_block) {
+    using W = State8Warp<kV, kP>;
+    BlockWork<typename W::C> work;
+    if (!block_work(launch, block, work)) return;
+    const unsigned warps = unsigned(kBlockThreads) / kWarpLanes;
+    for (unsigned warp = 0; warp < warps; ++warp) {
+      for_each_warp_block(work, warp, warps, [&](std::size_t start) {
+        typename W::Lane lanes[kWarpLanes];
+        std::uint32_t absmax[3] = {0, 0, 0};
+        for (unsigned lane = 0; lane < kWarpLanes; ++lane) {
+          W::update(*work.tensor, start, lane, work.c, work.seed, lanes[lane]);
+          for (int s = 0; s < 3; ++s) absmax[s] = std::max(absmax[s], lanes[lane].absmax[s]);
+        }
+        for (unsigned lane = 0; lane < kWarpLanes; ++lane) {
+          W::store(*work.tensor, start, lane, lanes[lane], absmax);
+        }
+      });
+    }
+  } else {
+    for (unsigned t = 0; t < unsigned(kBlockThreads); ++t) {
+      step_block<kV, kP>(launch, block, t, kBlockThreads);
+    }
+  }
+}
+
+using BlockFn = void (*)(const StepLaunch&, unsigned);
 
 template <std::size_t kPrecision, std::size_t... kVariant>
 constexpr std::array<BlockFn, kernels::kNumVariantIndices> block_row(
     std::index_sequence<kVariant...>) {
   return {[] {
     if constexpr (kernels::is_canonical(kVariant)) {
-      return &step_block<kernels::variant_at(kVariant), kernels::precision_at(kPrecision)>;
+      return &run_block<kernels::variant_at(kVariant), kernels::precision_at(kPrecision)>;
     } else {
       return BlockFn{};
     }
   }()...};
 }
 
-// The precisions emulated (the device compiles all 15; the element kernel they share is
-// checked for all of them by the CPU kernel tests): float32, float64, and bfloat16 with master
-// weights and stochastic rounding (16-bit packs, the master buffer, the rounding counter).
+// The precisions emulated (the device compiles all; the element kernel they share is checked
+// for all of them by the CPU kernel tests): float32, float64, and bfloat16 with master weights
+// and stochastic rounding (16-bit packs, the master buffer, the rounding counter); 8-bit state
+// (the warp's lanes, the codec) under float32, float16 and bfloat16 with master weights and
+// stochastic rounding.
 constexpr Precision kBf16Master{DType::bf16, DType::f32, true, true};
+constexpr Precision kF32State8{DType::f32, DType::i8_block, false, false};
+constexpr Precision kF16State8{DType::f16, DType::i8_block, false, false};
+constexpr Precision kBf16MasterState8{DType::bf16, DType::i8_block, true, true};
 constexpr std::size_t kPrecisions[] = {kernels::index_of(Precision::of(DType::f32)),
                                        kernels::index_of(Precision::of(DType::f64)),
-                                       kernels::index_of(kBf16Master)};
+                                       kernels::index_of(kBf16Master),
+                                       kernels::index_of(kF32State8),
+                                       kernels::index_of(kF16State8),
+                                       kernels::index_of(kBf16MasterState8)};
 
 template <std::size_t kPrecision>
 constexpr auto kRow =
     block_row<kPrecision>(std::make_index_sequence<kernels::kNumVariantIndices>{});
 
+template <std::size_t... kI>
+BlockFn block_fn(std::size_t pi, std::size_t vi, std::index_sequence<kI...>) {
+  BlockFn fn = nullptr;
+  ((pi == kPrecisions[kI] ? fn = kRow<kPrecisions[kI]>[vi] : fn), ...);
+  return fn;
+}
+
 BlockFn block_fn(const Precision& p, const Variant& v) {
-  const std::size_t pi = kernels::index_of(p), vi = kernels::index_of(v);
-  if (pi == kPrecisions[0]) return kRow<kPrecisions[0]>[vi];
-  if (pi == kPrecisions[1]) return kRow<kPrecisions[1]>[vi];
-  if (pi == kPrecisions[2]) return kRow<kPrecisions[2]>[vi];
-  return nullptr;
+  return block_fn(kernels::index_of(p), kernels::index_of(v),
+                  std::make_index_sequence<std::size(kPrecisions)>{});
 }
 
 // What the backend's launches do, on the host: count steps (capturable), then every thread of
@@ -65,14 +111,13 @@ void emulate(const Variant& v, const Precision& p, std::span<const TensorTask> t
     if (launch.lr != nullptr) {
       for (int k = 0; k < kMaxTensors; ++k) count_step(launch, k, tensors);
     }
-    for (int b = 0; b < blocks; ++b) {
-      for (unsigned t = 0; t < unsigned(kBlockThreads); ++t) fn(launch, b, t, kBlockThreads);
-    }
+    for (int b = 0; b < blocks; ++b) fn(launch, unsigned(b));
   });
 }
 
 std::vector<Precision> emulated_precisions() {
-  return {Precision::of(DType::f32), Precision::of(DType::f64), kBf16Master};
+  return {Precision::of(DType::f32), Precision::of(DType::f64), kBf16Master, kF32State8, kF16State8,
+          kBf16MasterState8};
 }
 
 TEST(CudaKernelOnHost, MatchesReferenceBitwiseForEveryVariantOddSizesAlignedAndNot) {
@@ -140,11 +185,12 @@ TEST(CudaKernelOnHost, LongListsSpanSeveralLaunchesAndCoefficientSets) {
   }
 }
 
-TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficients) {
+// One precision's capturable steps: see the test below.
+void check_capturable_steps(const Precision& p) {
+  SCOPED_TRACE(describe(p));
   // Tensors over several launches (more than one launch holds), empty ones included.
   std::vector<std::size_t> sizes = {5, 0, 20 * kChunkElements + 3, 17, 0, 100000};
   for (std::size_t k = 0; k < kMaxTensors; ++k) sizes.push_back(k % 3 == 0 ? 0 : 40 + k);
-  const Precision p = kBf16Master;
   Options o;
   o.momentum = 0.9, o.centered = true, o.bias_correction = true, o.weight_decay = 1e-2;
   o.decoupled_weight_decay = true;
@@ -192,6 +238,11 @@ TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficient
   emulate(v, p, emu, steps, launch);
   EXPECT_EQ(counters, after_three);
   for (std::size_t k = 0; k < sizes.size(); ++k) EXPECT_TRUE(before[k] == actual[k]);
+}
+
+TEST(CudaKernelOnHost, CapturableStepsCountEachTensorOnceAndEqualHostCoefficients) {
+  check_capturable_steps(kBf16Master);
+  check_capturable_steps(kBf16MasterState8);
 }
 
 }  // namespace

@@ -74,15 +74,6 @@ inline std::vector<Precision> supported_precisions() {
   return out;
 }
 
-// The precisions the CUDA kernel steps: all but 8-bit state (no device kernel yet).
-inline std::vector<Precision> device_precisions() {
-  std::vector<Precision> out;
-  for (const Precision& p : supported_precisions()) {
-    if (p.state != DType::i8_block) out.push_back(p);
-  }
-  return out;
-}
-
 inline std::string describe(const Precision& p) {
   return std::string(to_string(p.param)) + "/" + std::string(to_string(p.state)) +
          (p.master_weights ? "/master" : "") + (p.stochastic_rounding ? "/stochastic" : "");

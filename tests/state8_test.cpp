@@ -19,10 +19,12 @@
 
 #include "kernel_buffers.hpp"
 #include "kernels/storage.hpp"
+#include "rmsprop/cuda.hpp"
 #include "rmsprop/error.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "rmsprop/state8.hpp"
+#include "rmsprop/step_plan.hpp"
 #include "test_util.hpp"
 
 namespace rmsprop {
@@ -324,6 +326,34 @@ TEST(State8Optimizer, StateConvertsToEightBitAndBack) {
   EXPECT_EQ(opt.state_dtype(0, 0), DType::f32);
   EXPECT_EQ(opt.state_values(0, 0, "momentum_buffer").size(), n);
   EXPECT_EQ(before.size(), n);
+}
+
+// A CUDA parameter's 8-bit state is made on the host and copied to the device
+// (initialize_state): never written there as if it were host memory. Without a device the
+// copy fails with the backend's error and the buffer is untouched; tests/cuda/cuda_test.cpp
+// checks the bytes on a GPU.
+TEST(State8Planner, ACudaParametersStateIsStagedThroughTheHostNotWrittenInPlace) {
+  if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU: tests/cuda checks the staged copy";
+  const std::size_t n = 300;
+  std::vector<float> param(n, 1.0f), old(n, 0.25f);
+  std::vector<std::uint8_t> made(state8_bytes(n), 0xAB);
+  ParamView view;
+  view.param = BufferView::of(param.data(), DType::f32, n, Device::cuda(0));
+  view.state[std::size_t(Slot::square_avg)] =
+      BufferView::of(old.data(), DType::f32, n, Device::cuda(0));
+  for (const auto init : {StateRequest::Init::value, StateRequest::Init::from_old}) {
+    StateRequest r{0, Slot::square_avg, DType::i8_block, n};
+    r.init = init, r.value = 0.5;
+    EXPECT_THROW(initialize_state(r, view, made.data()), Error);
+    EXPECT_EQ(made, std::vector<std::uint8_t>(state8_bytes(n), 0xAB));
+  }
+  // The same request for a host parameter writes the host buffer.
+  view.param.device = view.state[std::size_t(Slot::square_avg)].device = Device{};
+  StateRequest r{0, Slot::square_avg, DType::i8_block, n};
+  r.init = StateRequest::Init::from_old;
+  initialize_state(r, view, made.data());
+  for (double v : kernels::load_state(DType::i8_block, true, made.data(), n))
+    ASSERT_NEAR(v, 0.25, 0.25 * 2 * kFractionBound);
 }
 
 TEST(State8Optimizer, AGradientsNaNUnderPropagateSpoilsOnlyItsElement) {

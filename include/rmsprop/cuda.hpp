@@ -92,4 +92,10 @@ struct NonFiniteValue {
 std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer> buffers,
                                               Stream stream = nullptr);
 
+// Copies `bytes` between host and device memory, either way (unified addressing tells which),
+// once all work queued on device `device` has finished, and waits for the copy. What the
+// planner stages state through when it makes or converts 8-bit state of a CUDA parameter on
+// the host (initialize_state: a tensor's first step, or a change of state dtype).
+void copy_synchronously(void* dst, const void* src, std::size_t bytes, int device);
+
 }  // namespace rmsprop::cuda

@@ -9,8 +9,8 @@
 //      state buffer the kernel will read or write (dtype, size, device, layout) — and applies
 //      the non-finite policy (error throws NonFiniteError, skip skips the whole step). It
 //      lists the state each parameter still needs (StateRequest).
-//   2. The front end creates the requested buffers (initialize_state fills host memory) and
-//      points the views at them.
+//   2. The front end creates the requested buffers (initialize_state fills them, on the host)
+//      and points the views at them.
 //   3. run(groups): checks the state views again, counts each parameter's step, derives
 //      coefficients and rounding seeds with one scheme, and runs one fused kernel call per
 //      (precision, device) of each group.
@@ -115,8 +115,9 @@ struct StateRequest {
   double value = 0;
 };
 
-// Fills `buffer` (host memory of request.size values of request.dtype) as `request` asks,
-// reading the parameter or the old buffer of `param` (host memory).
+// Fills `buffer` (request.size values of request.dtype on the parameter's device) as `request`
+// asks, reading the parameter or the old buffer of `param`. On the host; a CUDA parameter's
+// buffers are staged through host copies (cuda::copy_synchronously: it waits for the device).
 void initialize_state(const StateRequest& request, const ParamView& param, void* buffer);
 
 // One parameter group as the planner sees it.

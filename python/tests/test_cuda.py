@@ -1,5 +1,5 @@
 """rmsprop.torch.RMSprop and rmsprop.step on CUDA tensors: against torch.optim.RMSprop on CUDA,
-bitwise against our CPU step, captured in a CUDA graph, the device-side skip. Skipped, saying
+bitwise against our CPU step (8-bit state too), captured in a CUDA graph, the device-side skip. Skipped, saying
 why, where torch has no CUDA device or rmsprop was built without its CUDA backend."""
 import copy
 
@@ -68,6 +68,43 @@ def test_bitwise_equal_to_the_cpu_step_for_the_same_gradients(dtype):
     for a, b, start in zip(cpu_net.parameters(), gpu_net.parameters(), before):
         assert not torch.equal(a.detach(), start)  # the steps did something
         assert torch.equal(a, b.cpu())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_eight_bit_state_on_cuda_is_the_cpu_step_bitwise_and_converts_back(dtype):
+    """state_dtype="int8" on CUDA tensors: the device kernel gives the CPU kernels' parameters
+    and codes, and a change of state_dtype converts the device state as the host does."""
+    options = dict(lr=1e-2, momentum=0.9, centered=True, state_dtype="int8",
+                   state8_min_size=0, master_weights=dtype != torch.float32)
+    g = torch.Generator().manual_seed(3)
+    sizes = [5000, 257, 3, 16384 + 9]
+    cpu = [torch.nn.Parameter(torch.randn(n, generator=g).to(dtype)) for n in sizes]
+    gpu = [torch.nn.Parameter(p.detach().cuda()) for p in cpu]
+    c, d = rt.RMSprop(cpu, **options), rt.RMSprop(gpu, **options)
+
+    def step(seed):
+        grads = torch.Generator().manual_seed(seed)
+        for a, b in zip(cpu, gpu):
+            a.grad = torch.randn(a.shape, generator=grads).to(dtype)
+            b.grad = a.grad.cuda()
+        c.step()
+        d.step()
+
+    for seed in range(3):
+        step(seed)
+    for a, b in zip(cpu, gpu):
+        assert torch.equal(a.detach(), b.detach().cpu())
+        for key in ("square_avg", "grad_avg", "momentum_buffer"):
+            assert c.state[a][key].dtype == torch.uint8
+            assert d.state[b][key].is_cuda
+            assert torch.equal(c.state[a][key], d.state[b][key].cpu()), key
+    for opt in (c, d):
+        opt.param_groups[0]["state_dtype"] = "float32"
+    step(10)
+    for a, b in zip(cpu, gpu):
+        assert torch.equal(a.detach(), b.detach().cpu())
+        assert d.state[b]["square_avg"].dtype == torch.float32
+        assert torch.equal(c.state[a]["square_avg"], d.state[b]["square_avg"].cpu())
 
 
 def test_odd_sizes_mixed_lists_and_views():

@@ -62,9 +62,6 @@ void check_device_pointer(const void* pointer, const char* what) {
 void check_tasks(const Variant& v, const Precision& p, std::span<const TensorTask> tasks,
                  cudaStream_t stream) {
   check_precision(p);
-  if (p.state == DType::i8_block) {
-    throw InvalidArgument("8-bit state (state_dtype=int8) has no CUDA kernel yet");
-  }
   kernels::check_tasks(v, p, tasks);
   // While a graph is being captured only stream work is allowed: the query waits for eager
   // calls (the same code, checked there).
@@ -257,6 +254,21 @@ std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer> buffe
     }
   }
   return std::nullopt;
+}
+
+void copy_synchronously(void* dst, const void* src, std::size_t bytes, int device) {
+  if (bytes == 0) return;
+  int current = 0;
+  check(cudaGetDevice(&current), "cudaGetDevice");
+  check(cudaSetDevice(device), "cudaSetDevice");
+  try {
+    check(cudaDeviceSynchronize(), "waiting for the device before a state copy");
+    check(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault), "copying state between host and device");
+  } catch (...) {
+    cudaSetDevice(current);
+    throw;
+  }
+  check(cudaSetDevice(current), "cudaSetDevice");
 }
 
 }  // namespace rmsprop::cuda

@@ -33,19 +33,21 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void store_pack(T* dst, const T (&src)[
   *reinterpret_cast<Pack<T, N>*>(dst) = p;
 }
 
-// Block `block` of a launch, as thread `thread` of `threads`: each thread updates its own
-// elements (no shared memory, no synchronisation), so the host can run every thread of every
-// block in turn and get the device's results (tests/cuda_kernel_on_host_test.cpp).
-template <Variant kV, Precision kP>
-RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, unsigned thread,
-                                    unsigned threads) {
-  using K = kernels::ElementKernel<kV, kP>;
-  using C = typename K::C;
-  using PRaw = typename K::PRaw;
-  using SRaw = typename K::SRaw;
-  constexpr int kN = int(pack_elements(kP.param));
+// What a block of a step launch works on: its tensor, its chunk [begin, end), the step's
+// coefficients in the kernel's arithmetic type C and the stochastic-rounding seed.
+template <class C>
+struct BlockWork {
+  const TensorSlot* tensor;
+  std::size_t begin, end;
+  Coefficients<C> c;
+  std::uint32_t seed;
+};
 
-  if (launch.skip != nullptr && *launch.skip != 0) return;
+// Block `block`'s work, or false when the launch's skip flag is set.
+template <class C>
+RMSPROP_HOST_DEVICE inline bool block_work(const StepLaunch& launch, unsigned block,
+                                           BlockWork<C>& work) {
+  if (launch.skip != nullptr && *launch.skip != 0) return false;
   const int slot = slot_of_block(launch.first_block, launch.tensor_count, block);
   const TensorSlot& t = launch.tensors[slot];
   std::uint32_t seed = t.seed;
@@ -59,13 +61,34 @@ RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, un
   } else {
     coefficients = launch.coefficients[t.coefficients];
   }
-  const Coefficients<C> c = Coefficients<C>::cast(coefficients);
+  const std::size_t begin = std::size_t(block - launch.first_block[slot]) * kChunkElements;
+  work = {&t, begin, begin + kChunkElements < t.size ? begin + kChunkElements : t.size,
+          Coefficients<C>::cast(coefficients), seed};
+  return true;
+}
+
+// Block `block` of a launch, as thread `thread` of `threads`: each thread updates its own
+// elements (no shared memory, no synchronisation), so the host can run every thread of every
+// block in turn and get the device's results (tests/cuda_kernel_on_host_test.cpp).
+template <Variant kV, Precision kP>
+RMSPROP_HOST_DEVICE void step_block(const StepLaunch& launch, unsigned block, unsigned thread,
+                                    unsigned threads) {
+  using K = kernels::ElementKernel<kV, kP>;
+  using C = typename K::C;
+  using PRaw = typename K::PRaw;
+  using SRaw = typename K::SRaw;
+  constexpr int kN = int(pack_elements(kP.param));
+
+  BlockWork<C> work;
+  if (!block_work(launch, block, work)) return;
+  const TensorSlot& t = *work.tensor;
+  const Coefficients<C>& c = work.c;
+  const std::uint32_t seed = work.seed;
+  const std::size_t begin = work.begin, end = work.end;
   const typename K::Buffers b{
       static_cast<PRaw*>(t.param),           static_cast<const PRaw*>(t.grad),
       static_cast<SRaw*>(t.square_avg),      static_cast<SRaw*>(t.grad_avg),
       static_cast<SRaw*>(t.momentum_buffer), t.master};
-  const std::size_t begin = std::size_t(block - launch.first_block[slot]) * kChunkElements;
-  const std::size_t end = begin + kChunkElements < t.size ? begin + kChunkElements : t.size;
 
   std::size_t scalar_begin = begin;
   if (t.aligned) {

@@ -7,6 +7,7 @@
 
 #include "../kernels/apply.hpp"
 #include "launch.hpp"
+#include "state8_block.hpp"
 #include "step_block.hpp"
 #include "step_table.cuh"
 
@@ -24,13 +25,46 @@ void launch_step(const StepLaunch& launch, int blocks, cudaStream_t stream) {
   step_kernel<kVariant, kPrecision><<<blocks, kBlockThreads, 0, stream>>>(launch);
 }
 
+// 8-bit state: each warp steps whole 8-bit blocks (NOTE: [8-bit state on CUDA]).
+template <std::size_t kVariant, std::size_t kPrecision>
+__global__ void __launch_bounds__(kBlockThreads)
+    state8_kernel(const __grid_constant__ StepLaunch launch) {
+  using W = State8Warp<kernels::variant_at(kVariant), kernels::precision_at(kPrecision)>;
+  BlockWork<typename W::C> work;
+  if (!block_work(launch, blockIdx.x, work)) return;
+  const unsigned lane = threadIdx.x % kWarpLanes;
+  for_each_warp_block(work, threadIdx.x / kWarpLanes, blockDim.x / kWarpLanes,
+                      [&](std::size_t start) {
+                        typename W::Lane l;
+                        W::update(*work.tensor, start, lane, work.c, work.seed, l);
+                        std::uint32_t absmax[3];
+                        for (int s = 0; s < 3; ++s) {
+                          std::uint32_t m = l.absmax[s];
+                          for (unsigned offset = kWarpLanes / 2; offset > 0; offset /= 2) {
+                            const std::uint32_t other = __shfl_xor_sync(0xFFFFFFFFu, m, offset);
+                            m = other > m ? other : m;
+                          }
+                          absmax[s] = m;
+                        }
+                        W::store(*work.tensor, start, lane, l, absmax);
+                      });
+}
+
+template <std::size_t kVariant, std::size_t kPrecision>
+void launch_state8(const StepLaunch& launch, int blocks, cudaStream_t stream) {
+  state8_kernel<kVariant, kPrecision><<<blocks, kBlockThreads, 0, stream>>>(launch);
+}
+
 template <std::size_t kPrecision, std::size_t kVariant>
 constexpr LaunchFn launcher() {
   constexpr Precision kP = kernels::precision_at(kPrecision);
-  // 8-bit state has no device kernel yet (refused in check_tasks)
   if constexpr (kP.param == DType(RMSPROP_CUDA_PARAM) && kP.supported() &&
-                kP.state != DType::i8_block && kernels::is_canonical(kVariant)) {
-    return &launch_step<kVariant, kPrecision>;
+                kernels::is_canonical(kVariant)) {
+    if constexpr (kP.state == DType::i8_block) {
+      return &launch_state8<kVariant, kPrecision>;
+    } else {
+      return &launch_step<kVariant, kPrecision>;
+    }
   } else {
     return nullptr;
   }

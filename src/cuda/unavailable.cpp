@@ -40,4 +40,8 @@ std::optional<NonFiniteValue> find_non_finite(std::span<const ConstBuffer>, Stre
   unavailable("find_non_finite");
 }
 
+void copy_synchronously(void*, const void*, std::size_t, int) {
+  unavailable("copy_synchronously");
+}
+
 }  // namespace rmsprop::cuda

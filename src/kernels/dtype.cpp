@@ -44,8 +44,8 @@ void check_precision(const Precision& p) {
       "unsupported precision: parameters " + std::string(to_string(p.param)) + ", state " +
       std::string(to_string(p.state)) + (p.master_weights ? ", master weights" : "") +
       (p.stochastic_rounding ? ", stochastic rounding" : "") +
-      " (float64 parameters need float64 state; float32 and 16-bit parameters take float32 or "
-      "bfloat16 state; master weights are for 16-bit parameters; stochastic rounding for "
+      " (float64 parameters need float64 state; float32 and 16-bit parameters take float32, "
+      "bfloat16 or int8 state; master weights are for 16-bit parameters; stochastic rounding for "
       "bfloat16 parameters)");
 }
 

@@ -95,13 +95,17 @@ using SquareAvgCode = FloatCode<4, 4, false>;
 using SignedCode = FloatCode<3, 4, true>;
 
 // The largest |x| among the finite values of x[0, n): an integer max over the bit patterns
-// (non-negative floats order as their bits), which vectorizes and needs no float compare.
-RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float finite_absmax(const float* x, std::size_t n) {
+// (non-negative floats order as their bits), which vectorizes and needs no float compare;
+// finite_abs_bits is one value's share (0 where x is not finite).
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE std::uint32_t finite_abs_bits(float x) {
   // a mask, not a select, for the non-finite values: GCC then sees a max reduction
+  const std::uint32_t a = std::bit_cast<std::uint32_t>(x) & 0x7FFFFFFFu;
+  return a & (0u - std::uint32_t(a < 0x7F800000u));
+}
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float finite_absmax(const float* x, std::size_t n) {
   std::uint32_t m = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t a = std::bit_cast<std::uint32_t>(x[i]) & 0x7FFFFFFFu;
-    const std::uint32_t finite = a & (0u - std::uint32_t(a < 0x7F800000u));
+    const std::uint32_t finite = finite_abs_bits(x[i]);
     m = finite > m ? finite : m;
   }
   return std::bit_cast<float>(m);
@@ -125,23 +129,27 @@ RMSPROP_HOST_DEVICE inline State8Block state8_block(void* base, std::size_t n, s
           reinterpret_cast<float*>(bytes + state8_scales_offset(n)) + block};
 }
 
+// The value a code of a block with `scale` stands for (square_avg: v, the square of its root).
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE float decode_value(std::uint8_t code, float scale) {
+  static_assert(kKind != State8Kind::square_root, "square_avg decodes to v");
+  if constexpr (kKind == State8Kind::square_avg) {
+    const float r = SquareAvgCode::decode(code, scale);
+    return r * r;
+  } else {
+    return SignedCode::decode(code, scale);
+  }
+}
+
 // Decodes `count` values of a block into `out` (square_avg: as v).
 template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b, std::size_t count,
                                                            float* out) {
-  static_assert(kKind != State8Kind::square_root, "square_avg decodes to v");
   const float scale = *b.scale;
   // restrict locals (see encode_block)
   const std::uint8_t* __restrict__ const codes = b.codes;
   float* __restrict__ const to = out;
-  for (std::size_t i = 0; i < count; ++i) {
-    if constexpr (kKind == State8Kind::square_avg) {
-      const float r = SquareAvgCode::decode(codes[i], scale);
-      to[i] = r * r;
-    } else {
-      to[i] = SignedCode::decode(codes[i], scale);
-    }
-  }
+  for (std::size_t i = 0; i < count; ++i) to[i] = decode_value<kKind>(codes[i], scale);
 }
 
 // NOTE: [8-bit encoder in intrinsics]
@@ -176,27 +184,40 @@ struct EncodeScale {
   float inverse;  // what values are multiplied by (encoding_inverse); unused for a zero scale
 };
 
+// The codec a kind encodes with.
+template <State8Kind kKind>
+using CodeOf = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
+
+// A block's scale from the largest |x| of its finite values, and the multiplier its `count`
+// values (here, or a share of them: each share gets the same multiplier) are encoded with;
+// lifts them where encoding_inverse does.
+template <State8Kind kKind>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE EncodeScale scale_from_absmax(float absmax, float* values,
+                                                                       std::size_t count) {
+  const float scale = CodeOf<kKind>::scale_for(absmax);
+  // a zero scale (every finite value 0) needs no inverse: encode masks the product away
+  return {scale, scale > 0.0f ? encoding_inverse(scale, values, count) : 0.0f};
+}
+
 // The first half with the scalar codec: square_avg's values (v) become sqrt(v) first, and a
 // block with a denormal scale has its values lifted (encoding_inverse): `values` is overwritten.
 template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE EncodeScale encode_scale_scalar(const State8Block& b,
                                                                          std::size_t count,
                                                                          float* values) {
-  using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
   if constexpr (kKind == State8Kind::square_avg) {
     for (std::size_t i = 0; i < count; ++i) values[i] = detail::sqrt(values[i]);
   }
-  const float scale = Code::scale_for(finite_absmax(values, count));
-  *b.scale = scale;
-  // a zero scale (every finite value 0) needs no inverse: encode masks the product away
-  return {scale, scale > 0.0f ? encoding_inverse(scale, values, count) : 0.0f};
+  const EncodeScale s = scale_from_absmax<kKind>(finite_absmax(values, count), values, count);
+  *b.scale = s.scale;
+  return s;
 }
 
 // The second half with the scalar codec: the codes of values [begin, end).
 template <State8Kind kKind>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void encode_codes_scalar(
     const State8Block& b, std::size_t begin, std::size_t end, const float* values, EncodeScale s) {
-  using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
+  using Code = CodeOf<kKind>;
   // restrict locals: a byte store may alias anything, b and values included (the compiler
   // would reload them every iteration, or check overlap at run time: measured 3.6x slower)
   std::uint8_t* __restrict__ const codes = b.codes;
@@ -219,7 +240,6 @@ template <State8Kind kKind>
 RMSPROP_FORCE_INLINE EncodeScale encode_scale_vector(const State8Block& b, std::size_t count,
                                                      float* values) {
   constexpr bool kSqrtFirst = kKind == State8Kind::square_avg;
-  using Code = std::conditional_t<kKind == State8Kind::signed_value, SignedCode, SquareAvgCode>;
   using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
   const std::size_t whole = count / Vector::kAbsmaxStep * Vector::kAbsmaxStep;
   const std::uint32_t vector_max = Vector::template finite_absmax_bits<kSqrtFirst>(values, whole);
@@ -227,10 +247,10 @@ RMSPROP_FORCE_INLINE EncodeScale encode_scale_vector(const State8Block& b, std::
     for (std::size_t i = whole; i < count; ++i) values[i] = detail::sqrt(values[i]);
   }
   const auto tail_max = std::bit_cast<std::uint32_t>(finite_absmax(values + whole, count - whole));
-  const float scale =
-      Code::scale_for(std::bit_cast<float>(vector_max > tail_max ? vector_max : tail_max));
-  *b.scale = scale;
-  return {scale, scale > 0.0f ? encoding_inverse(scale, values, count) : 0.0f};
+  const EncodeScale s = scale_from_absmax<kKind>(
+      std::bit_cast<float>(vector_max > tail_max ? vector_max : tail_max), values, count);
+  *b.scale = s.scale;
+  return s;
 }
 
 // encode_codes_scalar's codes, with intrinsics for whole vectors and the scalar codec for the
@@ -239,7 +259,7 @@ template <State8Kind kKind>
 RMSPROP_FORCE_INLINE void encode_codes_vector(const State8Block& b, std::size_t begin,
                                               std::size_t end, const float* values, EncodeScale s) {
   constexpr bool kSigned = kKind == State8Kind::signed_value;
-  using Code = std::conditional_t<kSigned, SignedCode, SquareAvgCode>;
+  using Code = CodeOf<kKind>;
   using Vector = RMSPROP_STATE8_VECTOR_ENCODER;
   const std::size_t whole = (end - begin) / Vector::kEncodeStep * Vector::kEncodeStep;
   if (s.scale > 0.0f) {

@@ -17,6 +17,8 @@
 
 #include "kernel_buffers.hpp"
 #include "rmsprop/error.hpp"
+#include "rmsprop/state8.hpp"
+#include "rmsprop/step_plan.hpp"
 #include "test_util.hpp"
 
 #if RMSPROP_HAS_CUDA
@@ -39,6 +41,7 @@ TEST(Cuda, WithoutTheBackendEveryEntryPointSaysSo) {
   EXPECT_THROW(cuda::capturable_step(Options{}, Precision{}, {}, {}, {}), cuda::NotBuiltWithCuda);
   std::int32_t flag = 0;
   EXPECT_THROW(cuda::flag_non_finite({}, &flag), cuda::NotBuiltWithCuda);
+  EXPECT_THROW(cuda::copy_synchronously(&flag, &flag, 4, 0), cuda::NotBuiltWithCuda);
 }
 
 #else
@@ -102,7 +105,9 @@ class DeviceBuffers {
     const DType types[] = {precision_.param, precision_.param, precision_.state,
                            precision_.state, precision_.state, DType::f32};
     void* at[6];
-    for (int k = 0; k < 6; ++k) at[k] = memory_[k].get() + offset_ * size_of(types[k]);
+    for (int k = 0; k < 6; ++k) {  // 8-bit state starts its buffer, as on the host
+      at[k] = memory_[k].get() + (types[k] == DType::i8_block ? 0 : offset_ * size_of(types[k]));
+    }
     t.param = at[0], t.grad = at[1], t.square_avg = at[2], t.grad_avg = at[3];
     t.momentum_buffer = at[4], t.master = static_cast<float*>(at[5]);
     return t;
@@ -128,7 +133,7 @@ enum class Oracle { reference, fused };
 
 // Every canonical variant; under compute-sanitizer (tests/cuda/sanitize.sh sets
 // RMSPROP_CUDA_TEST_VARIANTS=representative) the representative four, since the sanitizer
-// instruments each of the 1575 kernels as it first runs (minutes): the access pattern is the
+// instruments each of the 2310 kernels as it first runs (minutes): the access pattern is the
 // same walk in every variant.
 std::vector<Variant> swept_variants() {
   const char* only = std::getenv("RMSPROP_CUDA_TEST_VARIANTS");
@@ -191,12 +196,12 @@ TEST(Cuda, MatchesReferenceBitwiseForEveryVariantAndPrecisionAtOddSizes) {
   // Aligned (offset 0) and unaligned views, empty tensors, sizes around the chunk and the
   // 16-byte pack, all in one list.
   const std::vector<std::size_t> sizes = {0, 1, 3, 7, 17, kChunk - 1, kChunk, kChunk + 1};
-  for (const Precision& p : device_precisions()) compare(p, swept_variants(), sizes, {0, 1, 3});
+  for (const Precision& p : supported_precisions()) compare(p, swept_variants(), sizes, {0, 1, 3});
 }
 
 TEST(Cuda, MatchesReferenceBitwiseOnATenMillionElementTensor) {
   SKIP_WITHOUT_GPU();
-  for (const Precision& p : device_precisions()) {
+  for (const Precision& p : supported_precisions()) {
     compare(p, representative_variants(), {10'000'003}, {0}, nullptr, Oracle::fused);
   }
   compare(Precision::of(DType::f32), representative_variants(), {10'000'003}, {1}, nullptr,
@@ -279,6 +284,43 @@ Options centered_momentum() {
   Options o;
   o.lr = 1e-3, o.centered = true, o.momentum = 0.9, o.weight_decay = 1e-4;
   return o;
+}
+
+// 8-bit state of a CUDA parameter, made from float32 state on the device and converted back
+// (what a front end's first 8-bit step and a change of state_dtype do): the bytes the host
+// makes from the same values.
+TEST(Cuda, EightBitStateIsMadeAndConvertedThroughTheHostToTheHostsBytes) {
+  SKIP_WITHOUT_GPU();
+  const std::size_t n = 3 * kState8Block + 17;
+  std::vector<float> param(n), old(n);
+  for (std::size_t i = 0; i < n; ++i) param[i] = 0.1f * float(i % 13), old[i] = 1e-3f * float(i);
+  DeviceMemory d_param = device_alloc(n * 4), d_old = device_alloc(n * 4);
+  DeviceMemory d_made = device_alloc(state8_bytes(n)), d_back = device_alloc(n * 4);
+  ok(cudaMemcpy(d_param.get(), param.data(), n * 4, cudaMemcpyHostToDevice));
+  ok(cudaMemcpy(d_old.get(), old.data(), n * 4, cudaMemcpyHostToDevice));
+  auto view = [&](void* p, void* state, DType dtype, Device device) {
+    ParamView v;
+    v.param = BufferView::of(p, DType::f32, n, device);
+    v.state[std::size_t(Slot::square_avg)] = BufferView::of(state, dtype, n, device);
+    return v;
+  };
+  StateRequest to8{0, Slot::square_avg, DType::i8_block, n};
+  to8.init = StateRequest::Init::from_old;
+  std::vector<std::uint8_t> expected(state8_bytes(n)), made(state8_bytes(n));
+  initialize_state(to8, view(param.data(), old.data(), DType::f32, Device{}), expected.data());
+  initialize_state(to8, view(d_param.get(), d_old.get(), DType::f32, Device::cuda(0)),
+                   d_made.get());
+  ok(cudaMemcpy(made.data(), d_made.get(), made.size(), cudaMemcpyDeviceToHost));
+  EXPECT_EQ(made, expected);
+  StateRequest to32{0, Slot::square_avg, DType::f32, n};
+  to32.init = StateRequest::Init::from_old;
+  std::vector<float> back_expected(n), back(n);
+  initialize_state(to32, view(param.data(), expected.data(), DType::i8_block, Device{}),
+                   back_expected.data());
+  initialize_state(to32, view(d_param.get(), d_made.get(), DType::i8_block, Device::cuda(0)),
+                   d_back.get());
+  ok(cudaMemcpy(back.data(), d_back.get(), n * 4, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(back, back_expected);
 }
 
 TEST(Cuda, CapturableStepEqualsTheHostCoefficientStep) {

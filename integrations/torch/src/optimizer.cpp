@@ -136,7 +136,8 @@ DeviceHooks cuda_hooks() {
 }
 
 // A new state tensor as the planner asks for it. 8-bit state, made or converted from, is
-// encoded and decoded by the core (initialize_state, on the host: 8-bit state is CPU only).
+// encoded and decoded by the core (initialize_state, on the host; a CUDA tensor's through host
+// copies).
 Tensor make_state(const StateRequest& r, const Tensor& param, const Tensor& old,
                   const ParamView& view) {
   const auto type = scalar_type_of(r.dtype);
