@@ -142,9 +142,11 @@ def test_runs_on_the_current_stream():
         assert torch.equal(a, b)
 
 
-def test_graph_replayed_a_hundred_times_equals_a_hundred_eager_steps():
+@pytest.mark.parametrize("state", [dict(), dict(state_dtype="int8", state8_min_size=0)])
+def test_graph_replayed_a_hundred_times_equals_a_hundred_eager_steps(state):
+    # 8-bit state too: made (on the host, then copied) in the warm-up steps, before capture
     options = dict(lr=1e-2, momentum=0.9, centered=True, bias_correction=True,
-                   non_finite="skip", capturable=True)
+                   non_finite="skip", capturable=True, **state)
     data = batches(103, torch.float32)
     eager, graphed = model(), model()
     eager_opt = rt.RMSprop(eager.parameters(), **options)
