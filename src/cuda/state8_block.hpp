@@ -48,11 +48,7 @@ struct State8Warp {
   // f(codec kind it encodes with, buffer index, its memory) for each buffer the variant uses
   template <class F>
   RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE static void each(const TensorSlot& t, F&& f) {
-    using Square = std::integral_constant<kernels::State8Kind, kernels::State8Kind::square_avg>;
-    using Signed = std::integral_constant<kernels::State8Kind, kernels::State8Kind::signed_value>;
-    if constexpr (kV.uses_square_avg()) f(Square{}, 0, t.square_avg);
-    if constexpr (kV.uses_grad_avg()) f(Signed{}, 1, t.grad_avg);
-    if constexpr (kV.uses_momentum_buffer()) f(Signed{}, 2, t.momentum_buffer);
+    kernels::each_state8_buffer<kernels::state8_buffers(kV), kernels::State8Kind::square_avg>(t, f);
   }
 
   // The block at element `start` of t, as lane `lane`: the rule's new parameters are stored;

@@ -149,9 +149,7 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
   using K = ElementKernel<kV, element_precision(kP)>;
   using C = typename K::C;
   if (begin >= end) return;  // an empty tensor has no block, not even a scale to read
-  constexpr unsigned kBuffers = (kV.uses_square_avg() ? kState8SquareAvg : 0u) |
-                                (kV.uses_grad_avg() ? kState8GradAvg : 0u) |
-                                (kV.uses_momentum_buffer() ? kState8Momentum : 0u);
+  constexpr unsigned kBuffers = state8_buffers(kV);
   auto* param = static_cast<typename K::PRaw*>(t.param);
   const auto* grad = static_cast<const typename K::PRaw*>(t.grad);
   // the parameters and gradients of the piece at element i, two blocks ahead

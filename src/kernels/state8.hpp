@@ -321,6 +321,23 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void prefetch_line(const void* base, st
 // The 8-bit buffers of a variant, as bits (a pass's kBuffers).
 inline constexpr unsigned kState8SquareAvg = 1, kState8GradAvg = 2, kState8Momentum = 4;
 
+constexpr unsigned state8_buffers(const Variant& v) {
+  return (v.uses_square_avg() ? kState8SquareAvg : 0u) | (v.uses_grad_avg() ? kState8GradAvg : 0u) |
+         (v.uses_momentum_buffer() ? kState8Momentum : 0u);
+}
+
+// f(the codec kind it is encoded with, its index, its memory) for each 8-bit buffer in kBuffers
+// of a task (a TensorTask, or the CUDA kernel's slot of one): square_avg, grad_avg,
+// momentum_buffer; square_avg's kind is kSquare (square_root where its values are roots).
+template <unsigned kBuffers, State8Kind kSquare, class Task, class F>
+RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void each_state8_buffer(const Task& t, F&& f) {
+  using Square = std::integral_constant<State8Kind, kSquare>;
+  using Signed = std::integral_constant<State8Kind, State8Kind::signed_value>;
+  if constexpr ((kBuffers & kState8SquareAvg) != 0) f(Square{}, 0, t.square_avg);
+  if constexpr ((kBuffers & kState8GradAvg) != 0) f(Signed{}, 1, t.grad_avg);
+  if constexpr ((kBuffers & kState8Momentum) != 0) f(Signed{}, 2, t.momentum_buffer);
+}
+
 // Pieces of a block the rule runs over between the codec's work (NOTE: [8-bit pipeline] in
 // apply.hpp).
 inline constexpr std::size_t kState8Piece = 64;
@@ -357,12 +374,7 @@ struct OutOfLineCodec {
     // f(the codec kind it is encoded with, its scratch slot, its memory) for each 8-bit buffer
     template <class F>
     RMSPROP_FORCE_INLINE void each(F&& f) const {
-      using Square = std::integral_constant<State8Kind, kRoot ? State8Kind::square_root
-                                                              : State8Kind::square_avg>;
-      using Signed = std::integral_constant<State8Kind, State8Kind::signed_value>;
-      if constexpr ((kBuffers & kState8SquareAvg) != 0) f(Square{}, 0, t.square_avg);
-      if constexpr ((kBuffers & kState8GradAvg) != 0) f(Signed{}, 1, t.grad_avg);
-      if constexpr ((kBuffers & kState8Momentum) != 0) f(Signed{}, 2, t.momentum_buffer);
+      each_state8_buffer<kBuffers, kRoot ? State8Kind::square_root : State8Kind::square_avg>(t, f);
     }
     // values [from, to) of the block at `start`, into scratch[parity]
     [[gnu::noinline]] void decode(std::size_t start, int parity, std::size_t from, std::size_t to) {
