@@ -171,15 +171,16 @@ TEST(State8Codec, BlocksOfEverySizeRoundTripAndEqualStatesAreEqualBytes) {
 }
 
 #ifdef RMSPROP_TEST_STATE8_X86
-// NOTE: [8-bit encoder in intrinsics]: the kernels built for AVX2 and AVX-512 encode with
-// intrinsics, the reference kernel with the scalar codec; the codes must be the same bits
-// (fused_kernel_test compares the kernels on optimizer data, these on any bit pattern).
-TEST(State8Codec, TheAvx2EncoderGivesTheScalarCodecsBitsForAnyValues) {
+// NOTE: [8-bit codec in intrinsics]: the kernels built for AVX2 and AVX-512 encode and decode
+// with intrinsics, the reference kernel with the scalar codec; the codes and the decoded values
+// must be the same bits (fused_kernel_test compares the kernels on optimizer data, these on any
+// bit pattern).
+TEST(State8Codec, TheAvx2CodecGivesTheScalarCodecsBitsForAnyValues) {
   if (!__builtin_cpu_supports("avx2")) GTEST_SKIP() << "this CPU has no AVX2";
   EXPECT_EQ(testing::state8_avx2_mismatching_blocks(15, 40000), 0u);
 }
 
-TEST(State8Codec, TheAvx512EncoderGivesTheScalarCodecsBitsForAnyValues) {
+TEST(State8Codec, TheAvx512CodecGivesTheScalarCodecsBitsForAnyValues) {
   if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) {
     GTEST_SKIP() << "this CPU has no AVX-512 F and BW";
   }

@@ -1,10 +1,11 @@
-// The intrinsics encoder a file is built for (NOTE: [8-bit encoder in intrinsics]) against the
-// scalar codec (encode_block_scalar), code for code and scale for scale, on blocks of any bit
-// pattern. Included by state8_check_<target>.cpp, each built with its target's flags
+// The intrinsics codec a file is built for (NOTE: [8-bit codec in intrinsics]) against the
+// scalar codec: its encoder against encode_block_scalar, code for code and scale for scale, on
+// blocks of any bit pattern; its decoder against decode_value, bit for bit, on any codes and
+// scales. Included by state8_check_<target>.cpp, each built with its target's flags
 // (tests/CMakeLists.txt) and called by state8_test only where the CPU has that target. No test
 // framework in here, so nothing of these files runs before the CPU is checked.
 //
-// The including file defines RMSPROP_CHECKED_ENCODER (the encoder it must get) and
+// The including file defines RMSPROP_CHECKED_CODEC (the encoder it must get) and
 // RMSPROP_CHECK_FUNCTION (the name of the function below).
 #include <bit>
 #include <cmath>
@@ -16,8 +17,8 @@
 #include "kernels/state8.hpp"
 #include "test_util.hpp"
 
-static_assert(std::is_same_v<rmsprop::kernels::RMSPROP_STATE8_VECTOR_ENCODER,
-                             rmsprop::kernels::RMSPROP_CHECKED_ENCODER>,
+static_assert(std::is_same_v<rmsprop::kernels::RMSPROP_STATE8_VECTOR_CODEC,
+                             rmsprop::kernels::RMSPROP_CHECKED_CODEC>,
               "built without the flags of the encoder it checks");
 
 namespace rmsprop::testing {
@@ -71,10 +72,44 @@ bool block_matches(SplitMix64& rng, std::size_t count) {
          std::memcmp(values, expected_values, count * sizeof(float)) == 0;
 }
 
+// A scale of one of several kinds: any bits (NaN, inf, negative: never stored by the encoder,
+// but a decoder still gives the scalar codec's bits for them), 0, a denormal, a typical one.
+float any_scale(SplitMix64& rng) {
+  const std::uint64_t r = rng.next();
+  switch (r % 4) {
+    case 0:
+      return std::bit_cast<float>(std::uint32_t(r >> 32));
+    case 1:
+      return 0.0f;
+    case 2:
+      return std::bit_cast<float>(std::uint32_t(r >> 32) & 0x007FFFFFu);
+    default:
+      return std::ldexp(1.0f + float((r >> 32) % 1000) * 1e-3f, int((r >> 8) % 60) - 40);
+  }
+}
+
+template <State8Kind kKind>
+bool decode_matches(SplitMix64& rng, std::size_t count) {
+  std::uint8_t codes[kState8Block];
+  for (std::size_t i = 0; i < count; ++i) codes[i] = std::uint8_t(rng.next());
+  if (count > 2) codes[0] = 0, codes[1] = std::uint8_t(kernels::CodeOf<kKind>::kNaN);
+  float scale = any_scale(rng);
+  alignas(64) float values[kState8Block + 1];
+  values[count] = 1.5f;  // the decoder writes no further
+  kernels::decode_block<kKind>({codes, &scale}, count, values);
+  for (std::size_t i = 0; i < count; ++i) {
+    const float expected = kernels::decode_value<kKind>(codes[i], scale);
+    if (std::bit_cast<std::uint32_t>(values[i]) != std::bit_cast<std::uint32_t>(expected)) {
+      return false;
+    }
+  }
+  return values[count] == 1.5f;
+}
+
 }  // namespace
 
-// Blocks that differ from the scalar codec in any code, the scale, the written values or a
-// byte past the block, of `blocks` per map, every size 1..kState8Block in turn.
+// Blocks that differ from the scalar codec in any code, the scale, the written values, a decoded
+// value or a byte past the block, of `blocks` per map, every size 1..kState8Block in turn.
 std::size_t RMSPROP_CHECK_FUNCTION(std::uint64_t seed, std::size_t blocks) {
   SplitMix64 rng(seed);
   std::size_t bad = 0;
@@ -83,6 +118,8 @@ std::size_t RMSPROP_CHECK_FUNCTION(std::uint64_t seed, std::size_t blocks) {
     bad += !block_matches<State8Kind::square_avg>(rng, count);
     bad += !block_matches<State8Kind::square_root>(rng, count);
     bad += !block_matches<State8Kind::signed_value>(rng, count);
+    bad += !decode_matches<State8Kind::square_avg>(rng, count);
+    bad += !decode_matches<State8Kind::signed_value>(rng, count);
   }
   return bad;
 }

@@ -1,4 +1,4 @@
-// The 8-bit state encoder in AVX2 intrinsics (NOTE: [8-bit encoder in intrinsics] in
+// The 8-bit state codec in AVX2 intrinsics (NOTE: [8-bit codec in intrinsics] in
 // state8.hpp, which includes this only where __AVX2__ is on).
 #pragma once
 
@@ -10,8 +10,8 @@
 namespace rmsprop::kernels {
 
 // 8 lanes; codes packed to bytes 32 at a time.
-struct Avx2Encoder {
-  static constexpr std::size_t kAbsmaxStep = 8, kEncodeStep = 32;
+struct Avx2Codec {
+  static constexpr std::size_t kAbsmaxStep = 8, kEncodeStep = 32, kDecodeStep = 8;
 
   // The largest |x| of the finite values of x[0, n) as bits (n a multiple of kAbsmaxStep;
   // kSqrtFirst: x becomes sqrt(x) first).
@@ -81,6 +81,37 @@ struct Avx2Encoder {
           _mm256_packus_epi16(_mm256_packus_epi32(a, b), _mm256_packus_epi32(c, d));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + i),
                           _mm256_permutevar8x32_epi32(bytes, order));
+    }
+  }
+
+  // Values of codes[0, n) of a block with `scale` into out[0, n) (n a multiple of kDecodeStep;
+  // kSquare: the square of the decoded value): Avx512Codec::decode's steps, with vector masks.
+  template <class Code, bool kSigned, bool kSquare>
+  RMSPROP_FORCE_INLINE static void decode(float* out, const std::uint8_t* codes, std::size_t n,
+                                          float scale) {
+    static_assert(!kSigned || (Code::kOffset & Code::kMagnitudeMask) == 0, "the offset is an OR");
+    const __m256 s = _mm256_set1_ps(scale);
+    const __m256 nan = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000));
+    const __m256i magnitude_mask = _mm256_set1_epi32(int(Code::kMagnitudeMask));
+    const __m256i code_nan = _mm256_set1_epi32(kSigned ? -128 : int(Code::kNaN));
+    const __m256i field = _mm256_set1_epi32(int(Code::kMagnitudeMask << Code::kShift));
+    const __m256i offset = _mm256_set1_epi32(int(Code::kOffset << Code::kShift));
+    const __m256i sign = _mm256_set1_epi32(int(0x80000000u));
+    const __m256i zero = _mm256_setzero_si256();
+    for (std::size_t i = 0; i < n; i += 8) {
+      const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + i));
+      const __m256i c = kSigned ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes);
+      const __m256i is_zero = _mm256_cmpeq_epi32(_mm256_and_si256(c, magnitude_mask), zero);
+      const __m256i shifted = _mm256_slli_epi32(c, Code::kShift);
+      const __m256i unit = kSigned ? _mm256_or_si256(_mm256_and_si256(shifted, field), offset)
+                                   : _mm256_add_epi32(shifted, offset);
+      __m256 v = _mm256_mul_ps(_mm256_castsi256_ps(_mm256_andnot_si256(is_zero, unit)), s);
+      if constexpr (kSigned) {
+        v = _mm256_or_ps(v, _mm256_castsi256_ps(_mm256_and_si256(shifted, sign)));
+      }
+      v = _mm256_blendv_ps(v, nan, _mm256_castsi256_ps(_mm256_cmpeq_epi32(c, code_nan)));
+      if constexpr (kSquare) v = _mm256_mul_ps(v, v);
+      _mm256_storeu_ps(out + i, v);
     }
   }
 

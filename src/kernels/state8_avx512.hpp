@@ -1,4 +1,4 @@
-// The 8-bit state encoder in AVX-512 intrinsics (NOTE: [8-bit encoder in intrinsics] in
+// The 8-bit state codec in AVX-512 intrinsics (NOTE: [8-bit codec in intrinsics] in
 // state8.hpp, which includes this only where __AVX512F__ and __AVX512BW__ are on).
 #pragma once
 
@@ -12,10 +12,10 @@ namespace rmsprop::kernels {
 // 16 lanes; each mask a mask register; codes narrowed to bytes 16 at a time (vpmovdb).
 //
 // GCC 12's unmasked forms of several intrinsics (srli, max/min_epu32, sqrt, cvtepi32_epi8,
-// reduce_max) start from an undefined vector and warn -Wuninitialized once inlined; the masked
-// forms with every lane on are the same instructions.
-struct Avx512Encoder {
-  static constexpr std::size_t kAbsmaxStep = 16, kEncodeStep = 16;
+// cvtepi8/epu8_epi32, reduce_max) start from an undefined vector and warn -Wuninitialized once
+// inlined; the masked forms with every lane on are the same instructions.
+struct Avx512Codec {
+  static constexpr std::size_t kAbsmaxStep = 16, kEncodeStep = 16, kDecodeStep = 16;
   static constexpr __mmask16 kAll = 0xFFFF;
 
   // The largest |x| of the finite values of x[0, n) as bits (n a multiple of kAbsmaxStep;
@@ -72,6 +72,49 @@ struct Avx512Encoder {
       }
       m = _mm512_mask_mov_epi32(m, nonfinite, nan);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_maskz_cvtepi32_epi8(kAll, m));
+    }
+  }
+
+  // Values of codes[0, n) of a block with `scale` into out[0, n) (n a multiple of kDecodeStep;
+  // kSquare: the value is the square of the decoded one, square_avg's v): FloatCode::decode's
+  // operations, with the code's bits moved in one shift. The signed map's magnitude plus kOffset
+  // is an OR (kOffset has no bit under the magnitude's 7), so a sign-extended code shifted into
+  // place needs only its sign bits replaced by the offset's; the sign is ORed onto the product,
+  // as in the scalar decode (a select would differ where the product has a sign of its own: a
+  // negative or NaN scale, which only a damaged checkpoint holds).
+  template <class Code, bool kSigned, bool kSquare>
+  RMSPROP_FORCE_INLINE static void decode(float* out, const std::uint8_t* codes, std::size_t n,
+                                          float scale) {
+    static_assert(!kSigned || (Code::kOffset & Code::kMagnitudeMask) == 0, "the offset is an OR");
+    const __m512 s = _mm512_set1_ps(scale);
+    const __m512 nan = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000));
+    const __m512i magnitude_mask = _mm512_set1_epi32(int(Code::kMagnitudeMask));
+    const __m512i code_nan = _mm512_set1_epi32(kSigned ? -128 : int(Code::kNaN));
+    const __m512i field = _mm512_set1_epi32(int(Code::kMagnitudeMask << Code::kShift));
+    const __m512i offset = _mm512_set1_epi32(int(Code::kOffset << Code::kShift));
+    const __m512i sign = _mm512_set1_epi32(int(0x80000000u));
+    for (std::size_t i = 0; i < n; i += 16) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i));
+      // signed: bits 8.. copies of the sign, so the shifted code has it in bit 31
+      const __m512i c = kSigned ? _mm512_maskz_cvtepi8_epi32(kAll, bytes)
+                                : _mm512_maskz_cvtepu8_epi32(kAll, bytes);
+      const __mmask16 nonzero = _mm512_test_epi32_mask(c, magnitude_mask);
+      const __mmask16 finite = _mm512_cmpneq_epi32_mask(c, code_nan);
+      const __m512i shifted = _mm512_mask_slli_epi32(c, kAll, c, Code::kShift);
+      __m512i unit;
+      if constexpr (kSigned) {
+        unit = _mm512_maskz_ternarylogic_epi32(nonzero, shifted, field, offset, 0xEA);  // a&b | c
+      } else {
+        unit = _mm512_maskz_add_epi32(nonzero, shifted, offset);
+      }
+      __m512 v = _mm512_mask_mul_ps(nan, finite, _mm512_castsi512_ps(unit), s);
+      if constexpr (kSigned) {
+        // the product OR the shifted code's bit 31 (0xF8: a | (b & c))
+        v = _mm512_castsi512_ps(
+            _mm512_mask_ternarylogic_epi32(_mm512_castps_si512(v), finite, sign, shifted, 0xF8));
+      }
+      if constexpr (kSquare) v = _mm512_mul_ps(v, v);
+      _mm512_storeu_ps(out + i, v);
     }
   }
 
