@@ -181,8 +181,9 @@ TEST(State8Codec, TheAvx2CodecGivesTheScalarCodecsBitsForAnyValues) {
 }
 
 TEST(State8Codec, TheAvx512CodecGivesTheScalarCodecsBitsForAnyValues) {
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw")) {
-    GTEST_SKIP() << "this CPU has no AVX-512 F and BW";
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512dq")) {
+    GTEST_SKIP() << "this CPU has no AVX-512 F, BW and DQ";
   }
   EXPECT_EQ(testing::state8_avx512_mismatching_blocks(16, 40000), 0u);
 }

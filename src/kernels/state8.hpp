@@ -13,7 +13,7 @@
 
 // The translation units built for AVX2 or AVX-512 encode and decode with intrinsics (NOTE: [8-bit
 // codec in intrinsics], below); the others, and CUDA, with the scalar codec, to the same bits.
-#if defined(__AVX512F__) && defined(__AVX512BW__) && !defined(__CUDACC__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && !defined(__CUDACC__)
 #include "state8_avx512.hpp"
 #define RMSPROP_STATE8_VECTOR_CODEC Avx512Codec
 #elif defined(__AVX2__) && !defined(__CUDACC__)
@@ -41,6 +41,8 @@ struct FloatCode {
   static constexpr std::uint32_t kOffset =
       ((127u << kFractionBits) | ((1u << kFractionBits) - 1)) - kTop;
   static constexpr float kLargest = 2.0f - 1.0f / float(1u << kFractionBits);
+  // the vector encoders subtract the offset from the field in 16-bit halves
+  static_assert(kOffset < 0x10000u && (0xFFFFFFFFu >> kShift) < 0x10000u, "16-bit field");
 
   // The block's scale from the largest |x| of its finite values.
   RMSPROP_HOST_DEVICE static float scale_for(float absmax) { return absmax / kLargest; }

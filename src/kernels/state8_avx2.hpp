@@ -45,8 +45,8 @@ struct Avx2Codec {
     const __m256i y = _mm256_castps_si256(_mm256_mul_ps(_mm256_castsi256_ps(abs), inverse));
     const __m256i field = _mm256_srli_epi32(
         _mm256_add_epi32(y, _mm256_set1_epi32(1 << (Code::kShift - 1))), Code::kShift);
-    const __m256i offset = _mm256_set1_epi32(int(Code::kOffset));
-    __m256i m = _mm256_sub_epi32(_mm256_max_epu32(field, offset), offset);
+    // field − offset, or 0 below it: one saturating subtraction of 16-bit halves (Avx512Codec)
+    __m256i m = _mm256_subs_epu16(field, _mm256_set1_epi32(int(Code::kOffset)));
     m = _mm256_min_epu32(m, _mm256_set1_epi32(int(Code::kTop)));
     const __m256i zero = _mm256_setzero_si256();
     if constexpr (!kSigned) {

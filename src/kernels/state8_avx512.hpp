@@ -1,5 +1,5 @@
 // The 8-bit state codec in AVX-512 intrinsics (NOTE: [8-bit codec in intrinsics] in
-// state8.hpp, which includes this only where __AVX512F__ and __AVX512BW__ are on).
+// state8.hpp, which includes this only where __AVX512F__, __AVX512BW__ and __AVX512DQ__ are on).
 #pragma once
 
 #include <immintrin.h>
@@ -17,6 +17,7 @@ namespace rmsprop::kernels {
 struct Avx512Codec {
   static constexpr std::size_t kAbsmaxStep = 16, kEncodeStep = 16, kDecodeStep = 16;
   static constexpr __mmask16 kAll = 0xFFFF;
+  static constexpr __mmask32 kAll32 = 0xFFFFFFFF;  // 16-bit lanes
 
   // The largest |x| of the finite values of x[0, n) as bits (n a multiple of kAbsmaxStep;
   // kSqrtFirst: x becomes sqrt(x) first).
@@ -53,24 +54,25 @@ struct Avx512Codec {
     const __m512i offset = _mm512_set1_epi32(int(Code::kOffset));
     const __m512i top = _mm512_set1_epi32(int(Code::kTop));
     const __m512i nan = _mm512_set1_epi32(int(Code::kNaN));
+    const __m512i one = _mm512_set1_epi32(1), sign = _mm512_set1_epi32(0x80);
     for (std::size_t i = 0; i < n; i += 16) {
       const __m512i bits = _mm512_loadu_si512(x + i);
       const __m512i abs = _mm512_and_si512(bits, abs_mask);
-      const __mmask16 nonfinite = _mm512_cmpgt_epi32_mask(abs, largest_finite);
+      const __mmask16 finite = _mm512_cmple_epi32_mask(abs, largest_finite);
       const __m512i y = _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(abs), inv));
       const __m512i rounded = _mm512_add_epi32(y, half);
       const __m512i field = _mm512_mask_srli_epi32(rounded, kAll, rounded, Code::kShift);
-      __m512i m = _mm512_sub_epi32(_mm512_mask_max_epu32(field, kAll, field, offset), offset);
-      m = _mm512_mask_min_epu32(m, kAll, m, top);
-      if constexpr (!kSigned) {
-        // a nonzero value never reads back as 0
-        m = _mm512_mask_max_epu32(m, _mm512_test_epi32_mask(y, y), m, _mm512_set1_epi32(1));
-      } else {
-        const __m512i sign =
-            _mm512_and_si512(_mm512_mask_srli_epi32(bits, kAll, bits, 24), _mm512_set1_epi32(0x80));
-        m = _mm512_mask_or_epi32(m, _mm512_test_epi32_mask(m, m), m, sign);
+      // field − offset, or 0 below it, in one saturating subtraction of 16-bit halves (the upper
+      // halves are 0 − 0)
+      __m512i m = _mm512_mask_subs_epu16(field, kAll32, field, offset);
+      // a nonzero value never reads back as 0 (top ≥ 1: before or after the clamp is the same)
+      if constexpr (!kSigned) m = _mm512_mask_max_epu32(m, _mm512_test_epi32_mask(y, y), m, one);
+      m = _mm512_mask_min_epu32(nan, finite, m, top);  // a non-finite value: the NaN code
+      if constexpr (kSigned) {
+        // the sign of x on a nonzero magnitude (the NaN code 0x80 keeps its bit)
+        const __mmask16 negative = _mm512_movepi32_mask(bits);
+        m = _mm512_mask_or_epi32(m, _mm512_mask_test_epi32_mask(negative, m, m), m, sign);
       }
-      m = _mm512_mask_mov_epi32(m, nonfinite, nan);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + i), _mm512_maskz_cvtepi32_epi8(kAll, m));
     }
   }
