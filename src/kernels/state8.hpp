@@ -179,7 +179,7 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b,
 // to dwords, with extracts) and kept each mask in a vector: ~17 instructions per 16 signed
 // values, where one sign-extending load, one shift and one ternary-logic op per 16 build the
 // same bits (8 in all). Centered + momentum, which decodes three buffers, ran 11% faster in
-// cache and 5-10% at 2^25 values with AVX-512 (docs/benchmarks.md).
+// cache and 3-12% at 2^25 values with AVX-512 (docs/benchmarks.md).
 
 // The multiplier that makes values relative to their block's `scale` (> 0). A scale below
 // the smallest normal float (a block whose largest |x| is a denormal, below ~2^-125) has an
