@@ -9,6 +9,8 @@
   void naive_loop(bool, bool, bool, void*, const void*, float*, float*, float*, long, int, float); \
   void traffic_loop(int, bool, std::size_t, void* const*, const void* const*, float* const*,       \
                     float* const*, float* const*, long, int);                                      \
+  void state_traffic_loop(int, int, std::size_t, float* const*, const float* const*,               \
+                          void* const* const*, long, int);                                         \
   }
 RMSPROP_NAIVE_TARGET(naive_baseline)
 #if defined(RMSPROP_X86_TARGETS)
@@ -44,4 +46,20 @@ void traffic_loop(int buffers, bool bf16, std::size_t tensors, void* const* p, c
   }
 #endif
   naive_baseline::traffic_loop(buffers, bf16, tensors, p, g, sq, m, b, n, threads);
+}
+
+void state_traffic_loop(int buffers, int state_bytes, std::size_t tensors, float* const* p,
+                        const float* const* g, void* const* const* state, long n, int threads) {
+#if defined(RMSPROP_X86_TARGETS)
+  switch (rmsprop::default_simd_target()) {
+    case rmsprop::SimdTarget::avx512:
+      return naive_avx512::state_traffic_loop(buffers, state_bytes, tensors, p, g, state, n,
+                                              threads);
+    case rmsprop::SimdTarget::avx2:
+      return naive_avx2::state_traffic_loop(buffers, state_bytes, tensors, p, g, state, n, threads);
+    case rmsprop::SimdTarget::baseline:
+      break;
+  }
+#endif
+  naive_baseline::state_traffic_loop(buffers, state_bytes, tensors, p, g, state, n, threads);
 }

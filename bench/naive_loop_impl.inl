@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "rmsprop/kernel.hpp"
+#include "rmsprop/state8.hpp"
 
 namespace RMSPROP_NAIVE_NS {
 namespace {
@@ -121,6 +125,61 @@ void traffic_loop(int buffers, bool bf16, std::size_t tensors, void* const* p, c
   } else {
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (long k = 0; k < long(tensors); ++k) one(std::size_t(k), 0, n);
+  }
+}
+
+namespace {
+
+// A chunk of state_traffic_loop: one add per value read and written (an 8-bit code or a 16-bit
+// pattern gets an integer add: traffic, not arithmetic).
+template <int kBuffers, class S>
+void state_traffic(float* __restrict p, const float* __restrict g, S* __restrict s0,
+                   S* __restrict s1, S* __restrict s2, long n) {
+#pragma omp simd
+  for (long i = 0; i < n; ++i) {
+    const float gi = g[i];
+    p[i] += gi;
+    const S add = S(std::is_same_v<S, float> ? gi : 1.0f);
+    s0[i] += add;
+    if constexpr (kBuffers >= 3) s1[i] += add, s2[i] += add;
+  }
+}
+
+template <class S>
+void state_traffic_chunk(int buffers, float* p, const float* g, void* const* state, long begin,
+                         long end) {
+  S* s[3];
+  for (int k = 0; k < 3; ++k) s[k] = buffers > k ? static_cast<S*>(state[k]) + begin : nullptr;
+  if (buffers >= 3) return state_traffic<3>(p + begin, g + begin, s[0], s[1], s[2], end - begin);
+  state_traffic<1>(p + begin, g + begin, s[0], s[1], s[2], end - begin);  // s[1], s[2] null
+}
+
+}  // namespace
+
+void state_traffic_loop(int buffers, int state_bytes, std::size_t tensors, float* const* p,
+                        const float* const* g, void* const* const* state, long n, int threads) {
+  const long chunk = long(rmsprop::kChunkElements), per = (n + chunk - 1) / chunk;
+  const long chunks = per * long(tensors);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (long c = 0; c < chunks; ++c) {
+    const std::size_t t = std::size_t(c / per);
+    const long begin = c % per * chunk, end = std::min(n, begin + chunk);
+    void* buffers_of_t[3] = {state[0][t], buffers >= 3 ? state[1][t] : nullptr,
+                             buffers >= 3 ? state[2][t] : nullptr};
+    if (state_bytes == 4) {
+      state_traffic_chunk<float>(buffers, p[t], g[t], buffers_of_t, begin, end);
+    } else if (state_bytes == 2) {
+      state_traffic_chunk<std::uint16_t>(buffers, p[t], g[t], buffers_of_t, begin, end);
+    } else {
+      state_traffic_chunk<std::uint8_t>(buffers, p[t], g[t], buffers_of_t, begin, end);
+      const std::size_t scales = rmsprop::state8_scales_offset(std::size_t(n));
+      const long first = begin / long(rmsprop::kState8Block);
+      const long last = (end + long(rmsprop::kState8Block) - 1) / long(rmsprop::kState8Block);
+      for (int k = 0; k < (buffers >= 3 ? 3 : 1); ++k) {
+        auto* scale = reinterpret_cast<float*>(static_cast<char*>(buffers_of_t[k]) + scales);
+        for (long j = first; j < last; ++j) scale[j] += 1.0f;
+      }
+    }
   }
 }
 

@@ -1,12 +1,14 @@
 // rmsprop-state8-bench: 8-bit optimizer state against float32 (and bfloat16) state, measured
 // in one run, alternated (docs/benchmarks.md "8-bit state"):
 //   - step time of the fused kernel for plain and centered + momentum RMSProp over float32
-//     parameters, 1 × 2^25 and 4096 × 8192, and each as a share of this machine's memory
-//     roofline for the bytes that state dtype moves;
+//     parameters, 1 × 2^25 and 4096 × 8192, and each against its traffic-only loop: the same
+//     buffers read and written, one add per value, in the step's chunks (naive_loop.hpp), the
+//     speed its bytes allow on this machine;
 //   - state bytes per value, and the peak resident memory of a process that makes a
 //     10^8-parameter optimizer and takes one plain step, per state dtype.
 //
 //   rmsprop-state8-bench [--quick] [--threads N]
+#include <omp.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 
 #include "kernels/storage.hpp"
 #include "measure.hpp"
+#include "naive_loop.hpp"
 #include "rmsprop/kernel.hpp"
 #include "rmsprop/optimizer.hpp"
 #include "rmsprop/state8.hpp"
@@ -67,7 +70,22 @@ struct Case {
                             n,
                             rmsprop::coefficients(o, 10, o.lr)};
       tasks.push_back(t);
+      params.push_back(static_cast<float*>(param[k].get()));
+      grads.push_back(static_cast<const float*>(grad[k].get()));
+      for (auto [list, to] : {std::pair{&v, &states[0]}, {&m, &states[1]}, {&b, &states[2]}}) {
+        to->push_back((*list)[k].get());
+      }
     }
+  }
+  // the pointers state_traffic_loop takes
+  std::vector<float*> params;
+  std::vector<const float*> grads;
+  std::vector<void*> states[3];
+  void traffic(DType state, int buffers, int threads) const {
+    void* const* lists[3] = {states[0].data(), states[1].data(), states[2].data()};
+    const int width = state == DType::i8_block ? 1 : int(rmsprop::size_of(state));
+    state_traffic_loop(buffers, width, tasks.size(), params.data(), grads.data(), lists,
+                       long(tasks.front().size), threads);
   }
 };
 
@@ -128,10 +146,12 @@ int main(int argc, char** argv) {
     }
   }
   const int repeats = quick ? 3 : 9;
+  if (threads <= 0) threads = omp_get_max_threads();
   const rmsprop::bench::Roofline roof = rmsprop::bench::measure_roofline(1u << 25, threads, 5);
-  std::printf("memory roofline: copy %.1f GB/s, triad %.1f GB/s, in place %.1f GB/s\n",
-              roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs);
-  const double bandwidth = std::max({roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs});
+  std::printf(
+      "memory (STREAM-like, for reference): copy %.1f GB/s, triad %.1f GB/s, in place "
+      "%.1f GB/s; %d threads\n",
+      roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs, threads);
 
   struct Shape {
     const char* name;
@@ -140,8 +160,8 @@ int main(int argc, char** argv) {
   const Shape shapes[] = {{"1 x 2^25", 1, std::size_t(1) << 25}, {"4096 x 8192", 4096, 8192}};
   const Variant variants[] = {{"plain", false, 1}, {"centered+momentum", true, 3}};
   const DType states[] = {DType::f32, DType::bf16, DType::i8_block};
-  std::printf("\n%-12s %-18s %-10s %9s %8s %10s %11s\n", "shape", "variant", "state", "ms/step",
-              "bytes/el", "vs float32", "of roofline");
+  std::printf("\n%-12s %-18s %-10s %9s %8s %10s %10s %11s\n", "shape", "variant", "state",
+              "ms/step", "bytes/el", "vs float32", "traffic ms", "of traffic");
   for (const Shape& s : shapes) {
     for (const Variant& v : variants) {
       rmsprop::Options o;
@@ -151,29 +171,35 @@ int main(int argc, char** argv) {
       std::vector<std::unique_ptr<Case>> cases;
       for (DType state : states)
         cases.push_back(std::make_unique<Case>(s.tensors, s.elements, state, o));
-      // alternated: one step of each state dtype per round, the median of the rounds
-      std::vector<std::vector<double>> times(std::size(states));
+      // alternated: one step and one traffic-only loop of each state dtype per round (on the
+      // same buffers), the median of the rounds
+      std::vector<std::vector<double>> times(std::size(states)), traffic(std::size(states));
+      auto seconds = [](auto&& f) {
+        const auto start = rmsprop::bench::Clock::now();
+        f();
+        return std::chrono::duration<double>(rmsprop::bench::Clock::now() - start).count();
+      };
       for (int r = 0; r < repeats + 1; ++r) {
         for (std::size_t k = 0; k < std::size(states); ++k) {
           const rmsprop::Precision p{DType::f32, states[k], false, false};
-          const auto start = rmsprop::bench::Clock::now();
-          rmsprop::fused_step(rule, p, cases[k]->tasks, {threads, {}});
-          const double t =
-              std::chrono::duration<double>(rmsprop::bench::Clock::now() - start).count();
-          if (r > 0) times[k].push_back(t);  // round 0 warms up
+          const double t = seconds([&] {
+            rmsprop::fused_step(rule, p, cases[k]->tasks, {threads, {}});
+          });
+          const double u = seconds([&] { cases[k]->traffic(states[k], v.buffers, threads); });
+          if (r > 0) times[k].push_back(t), traffic[k].push_back(u);  // round 0 warms up
         }
       }
+      auto median = [](std::vector<double>& x) {
+        std::sort(x.begin(), x.end());
+        return x[x.size() / 2];
+      };
       double f32_time = 0;
       for (std::size_t k = 0; k < std::size(states); ++k) {
-        std::sort(times[k].begin(), times[k].end());
-        const double t = times[k][times[k].size() / 2];
+        const double t = median(times[k]), u = median(traffic[k]);
         if (k == 0) f32_time = t;
-        const double bytes = bytes_per_element(states[k], v.buffers);
-        const double elements = double(s.tensors * s.elements);
-        const double share = bytes * elements / t / 1e9 / bandwidth;
-        std::printf("%-12s %-18s %-10s %9.2f %8.2f %9.2fx %10.0f%%\n", s.name, v.name,
-                    std::string(rmsprop::to_string(states[k])).c_str(), t * 1e3, bytes,
-                    f32_time / t, 100 * share);
+        std::printf("%-12s %-18s %-10s %9.2f %8.2f %9.2fx %10.2f %10.0f%%\n", s.name, v.name,
+                    std::string(rmsprop::to_string(states[k])).c_str(), t * 1e3,
+                    bytes_per_element(states[k], v.buffers), f32_time / t, u * 1e3, 100 * u / t);
       }
     }
   }
