@@ -175,8 +175,8 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void decode_block(const State8Block& b,
 // steps), so the codes are the same bits: the reference kernel, CUDA and checkpoints share them
 // (tests/state8_vector_check.inl checks code for code on any bit pattern, fused_kernel_test kernel
 // against reference).
-// Decoding, GCC's vectorization of FloatCode::decode widened bytes in two steps (bytes to words
-// to dwords, with extracts) and kept each mask in a vector: ~17 instructions per 16 signed
+// For decoding, GCC's vectorization of FloatCode::decode widened bytes in two steps (bytes to
+// words to dwords, with extracts) and kept each mask in a vector: ~17 instructions per 16 signed
 // values, where one sign-extending load, one shift and one ternary-logic op per 16 build the
 // same bits (8 in all). Centered + momentum, which decodes three buffers, ran 11% faster in
 // cache and 3-12% at 2^25 values with AVX-512 (docs/benchmarks.md).
