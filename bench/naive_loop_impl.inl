@@ -77,110 +77,79 @@ void naive_loop(bool momentum, bool centered, bool bf16, void* p, const void* g,
 
 namespace {
 
-// The memory traffic of a variant without its arithmetic: read and write exactly the buffers
-// the optimizer step reads and writes (one add each), so its speed is the roofline for that
-// access pattern on this machine.
-template <int kBuffers, class T>
-void traffic(T* __restrict p, const T* __restrict g, float* __restrict sq, float* __restrict m,
-             float* __restrict b, long n) {
+// The memory traffic of a step without its arithmetic: read and write exactly the buffers the
+// optimizer step reads and writes (one add each; an 8-bit code or a 16-bit pattern of state
+// gets an integer add: traffic, not arithmetic), so its speed is the roofline for that access
+// pattern on this machine.
+template <int kBuffers, class P, class S>
+void traffic(P* __restrict p, const P* __restrict g, S* __restrict s0, S* __restrict s1,
+             S* __restrict s2, long n) {
 #pragma omp simd
   for (long i = 0; i < n; ++i) {
     const float gi = load(g[i]);
     store(p[i], load(p[i]) + gi);
-    if constexpr (kBuffers >= 1) sq[i] += gi;
-    if constexpr (kBuffers >= 2) b[i] += gi;
-    if constexpr (kBuffers >= 3) m[i] += gi;
+    const S add = S(std::is_same_v<S, float> ? gi : 1.0f);
+    if constexpr (kBuffers >= 1) s0[i] += add;
+    if constexpr (kBuffers >= 2) s1[i] += add;
+    if constexpr (kBuffers >= 3) s2[i] += add;
   }
 }
 
-template <class T>
-void traffic_dispatch(int buffers, void* p, const void* g, float* sq, float* m, float* b, long n) {
-  T* pt = static_cast<T*>(p);
-  const T* gt = static_cast<const T*>(g);
-  if (buffers >= 3) return traffic<3>(pt, gt, sq, m, b, n);
-  if (buffers == 2) return traffic<2>(pt, gt, sq, m, b, n);
-  traffic<1>(pt, gt, sq, m, b, n);
+// Elements [begin, end) of one tensor: its parameter, gradient and first `buffers` of s.
+template <class P, class S>
+void traffic_range(int buffers, void* p, const void* g, void* const* s, long begin, long end) {
+  P* pt = static_cast<P*>(p) + begin;
+  const P* gt = static_cast<const P*>(g) + begin;
+  S* st[3];
+  for (int k = 0; k < 3; ++k) st[k] = k < buffers ? static_cast<S*>(s[k]) + begin : nullptr;
+  const long n = end - begin;
+  if (buffers >= 3) return traffic<3>(pt, gt, st[0], st[1], st[2], n);
+  if (buffers == 2) return traffic<2>(pt, gt, st[0], st[1], st[2], n);
+  traffic<1>(pt, gt, st[0], st[1], st[2], n);
+}
+
+// range(tensor, begin, end) for each chunk as fused_step cuts them (kChunkElements, tensor after
+// tensor, dealt to `threads` threads statically).
+template <class Range>
+void each_chunk(std::size_t tensors, long n, int threads, Range range) {
+  const long chunk = long(rmsprop::kChunkElements), per = (n + chunk - 1) / chunk;
+  const long chunks = per * long(tensors);
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (long c = 0; c < chunks; ++c) {
+    const long begin = c % per * chunk;
+    range(std::size_t(c / per), begin, std::min(n, begin + chunk));
+  }
 }
 
 }  // namespace
 
 void traffic_loop(int buffers, bool bf16, std::size_t tensors, void* const* p, const void* const* g,
                   float* const* sq, float* const* m, float* const* b, long n, int threads) {
-  auto one = [&](std::size_t k, long begin, long end) {
-    const std::size_t width = bf16 ? 2 : 4;
-    auto* pk = static_cast<char*>(p[k]) + begin * width;
-    auto* gk = static_cast<const char*>(g[k]) + begin * width;
-    if (bf16) {
-      traffic_dispatch<std::uint16_t>(buffers, pk, gk, sq[k] + begin, m[k] + begin, b[k] + begin,
-                                      end - begin);
-    } else {
-      traffic_dispatch<float>(buffers, pk, gk, sq[k] + begin, m[k] + begin, b[k] + begin,
-                              end - begin);
-    }
-  };
-  if (tensors == 1) {
-    const long chunk = 16384, chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (long c = 0; c < chunks; ++c) one(0, c * chunk, std::min(n, (c + 1) * chunk));
-  } else {
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (long k = 0; k < long(tensors); ++k) one(std::size_t(k), 0, n);
-  }
+  each_chunk(tensors, n, threads, [&](std::size_t t, long begin, long end) {
+    void* const s[3] = {sq[t], b[t], m[t]};  // momentum alone: square_avg and momentum_buffer
+    if (bf16) return traffic_range<std::uint16_t, float>(buffers, p[t], g[t], s, begin, end);
+    traffic_range<float, float>(buffers, p[t], g[t], s, begin, end);
+  });
 }
-
-namespace {
-
-// A chunk of state_traffic_loop: one add per value read and written (an 8-bit code or a 16-bit
-// pattern gets an integer add: traffic, not arithmetic).
-template <int kBuffers, class S>
-void state_traffic(float* __restrict p, const float* __restrict g, S* __restrict s0,
-                   S* __restrict s1, S* __restrict s2, long n) {
-#pragma omp simd
-  for (long i = 0; i < n; ++i) {
-    const float gi = g[i];
-    p[i] += gi;
-    const S add = S(std::is_same_v<S, float> ? gi : 1.0f);
-    s0[i] += add;
-    if constexpr (kBuffers >= 3) s1[i] += add, s2[i] += add;
-  }
-}
-
-template <class S>
-void state_traffic_chunk(int buffers, float* p, const float* g, void* const* state, long begin,
-                         long end) {
-  S* s[3];
-  for (int k = 0; k < 3; ++k) s[k] = buffers > k ? static_cast<S*>(state[k]) + begin : nullptr;
-  if (buffers >= 3) return state_traffic<3>(p + begin, g + begin, s[0], s[1], s[2], end - begin);
-  state_traffic<1>(p + begin, g + begin, s[0], s[1], s[2], end - begin);  // s[1], s[2] null
-}
-
-}  // namespace
 
 void state_traffic_loop(int buffers, int state_bytes, std::size_t tensors, float* const* p,
                         const float* const* g, void* const* const* state, long n, int threads) {
-  const long chunk = long(rmsprop::kChunkElements), per = (n + chunk - 1) / chunk;
-  const long chunks = per * long(tensors);
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (long c = 0; c < chunks; ++c) {
-    const std::size_t t = std::size_t(c / per);
-    const long begin = c % per * chunk, end = std::min(n, begin + chunk);
-    void* buffers_of_t[3] = {state[0][t], buffers >= 3 ? state[1][t] : nullptr,
-                             buffers >= 3 ? state[2][t] : nullptr};
-    if (state_bytes == 4) {
-      state_traffic_chunk<float>(buffers, p[t], g[t], buffers_of_t, begin, end);
-    } else if (state_bytes == 2) {
-      state_traffic_chunk<std::uint16_t>(buffers, p[t], g[t], buffers_of_t, begin, end);
-    } else {
-      state_traffic_chunk<std::uint8_t>(buffers, p[t], g[t], buffers_of_t, begin, end);
-      const std::size_t scales = rmsprop::state8_scales_offset(std::size_t(n));
-      const long first = begin / long(rmsprop::kState8Block);
-      const long last = (end + long(rmsprop::kState8Block) - 1) / long(rmsprop::kState8Block);
-      for (int k = 0; k < (buffers >= 3 ? 3 : 1); ++k) {
-        auto* scale = reinterpret_cast<float*>(static_cast<char*>(buffers_of_t[k]) + scales);
-        for (long j = first; j < last; ++j) scale[j] += 1.0f;
-      }
+  each_chunk(tensors, n, threads, [&](std::size_t t, long begin, long end) {
+    void* const s[3] = {state[0][t], buffers >= 2 ? state[1][t] : nullptr,
+                        buffers >= 3 ? state[2][t] : nullptr};
+    if (state_bytes == 4) return traffic_range<float, float>(buffers, p[t], g[t], s, begin, end);
+    if (state_bytes == 2) {
+      return traffic_range<float, std::uint16_t>(buffers, p[t], g[t], s, begin, end);
     }
-  }
+    traffic_range<float, std::uint8_t>(buffers, p[t], g[t], s, begin, end);
+    // and the block scales of the codes
+    const std::size_t scales = rmsprop::state8_scales_offset(std::size_t(n));
+    const long block = long(rmsprop::kState8Block);
+    for (int k = 0; k < buffers; ++k) {
+      auto* scale = reinterpret_cast<float*>(static_cast<char*>(s[k]) + scales);
+      for (long j = begin / block; j < (end + block - 1) / block; ++j) scale[j] += 1.0f;
+    }
+  });
 }
 
 }  // namespace RMSPROP_NAIVE_NS
