@@ -101,7 +101,9 @@ struct Avx2Codec {
     for (std::size_t i = 0; i < n; i += 8) {
       const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + i));
       const __m256i c = kSigned ? _mm256_cvtepi8_epi32(bytes) : _mm256_cvtepu8_epi32(bytes);
-      const __m256i is_zero = _mm256_cmpeq_epi32(_mm256_and_si256(c, magnitude_mask), zero);
+      // unsigned: the zero-extended code is its magnitude
+      const __m256i magnitude = kSigned ? _mm256_and_si256(c, magnitude_mask) : c;
+      const __m256i is_zero = _mm256_cmpeq_epi32(magnitude, zero);
       const __m256i shifted = _mm256_slli_epi32(c, Code::kShift);
       const __m256i unit = kSigned ? _mm256_or_si256(_mm256_and_si256(shifted, field), offset)
                                    : _mm256_add_epi32(shifted, offset);
