@@ -132,7 +132,8 @@ inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !k
 // itself; these short loops between codec calls do not): one thread, 1.0 → 0.78 ns per element
 // against float32 state's 0.92 (measured 2026-12-05, docs/benchmarks.md "The rule's root, the
 // pipeline and prefetching"; two blocks ahead for the values and four for the codes measured
-// best of 1, 2, 4 and 8).
+// best of 1, 2, 4 and 8). The values' prefetch is a per-CPU choice (NOTE: [8-bit prefetch by
+// CPU], fused.cpp): on an AMD EPYC (Zen 4) it made the same step slower.
 // Everything but the rule is OutOfLineCodec::Pass (state8.hpp), called out of line per piece
 // (NOTE: [8-bit codec out of line]).
 
@@ -142,10 +143,13 @@ inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !k
 // `first`; store_root: a std::bool_constant, K::apply's kStoreRoot), and the scratch is encoded
 // back, in the order of NOTE: [8-bit pipeline]. One read and one write of every buffer. `Codec`
 // is the calling file's OutOfLineCodec (NOTE: [8-bit codec out of line]); kAllowRoot: whether
-// the loop may be asked to store the rule's root (the reference kernel never is).
+// the loop may be asked to store the rule's root (the reference kernel never is);
+// prefetch_values: whether the parameters and gradients are prefetched ahead (NOTE: [8-bit
+// prefetch by CPU]).
 template <Variant kV, Precision kP, class Codec, bool kAllowRoot, class Loop>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, std::size_t begin,
-                                                           std::size_t end, Loop loop) {
+                                                           std::size_t end, bool prefetch_values,
+                                                           Loop loop) {
   using K = ElementKernel<kV, element_precision(kP)>;
   using C = typename K::C;
   if (begin >= end) return;  // an empty tensor has no block, not even a scale to read
@@ -153,7 +157,8 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
   auto* param = static_cast<typename K::PRaw*>(t.param);
   const auto* grad = static_cast<const typename K::PRaw*>(t.grad);
   // the parameters and gradients of the piece at element i, two blocks ahead
-  auto prefetch_values = [&](std::size_t i) {
+  auto prefetch_piece = [&](std::size_t i) {
+    if (!prefetch_values) return;
     constexpr std::size_t kLines = kState8Piece * sizeof(*param) / 64;
     const std::size_t value = i + 2 * kState8Block;
     for (std::size_t line = 0; line < kLines; ++line) {
@@ -182,7 +187,7 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
         const typename K::Buffers local{param + start + p,           grad + start + p,
                                         pass.scratch[parity][0] + p, pass.scratch[parity][1] + p,
                                         pass.scratch[parity][2] + p, master};
-        prefetch_values(start + p);
+        prefetch_piece(start + p);
         pass.prefetch_codes(start + p);
         loop(local, std::uint32_t(n), std::uint32_t(start + p), root);
         pass.between(start, parity, p, pending, next_count);

@@ -89,6 +89,30 @@ SimdTarget pick_default() {
   return best;
 }
 
+// NOTE: [8-bit prefetch by CPU]
+// The 8-bit-state loop's short pieces between codec calls keep too few loads in flight on their
+// own, and prefetching the parameters and gradients two blocks ahead took one thread on an Intel
+// Xeon (AVX-512) from 1.0 to 0.78 ns per value at 2^25 values. On an AMD EPYC (Zen 4, AVX-512)
+// the same prefetches made it slower: plain, 2^25 values, 0.80-0.90 ns per value with them,
+// 0.57-0.60 without (one thread), ~0.42 against ~0.32 (two threads); centered + momentum, two
+// threads, 0.83-0.90 against 0.78-0.79 (docs/benchmarks.md, 2026-12-06). The hardware's own
+// prefetcher there does better alone. So AMD CPUs go without, every other CPU as measured on
+// the Xeon; RMSPROP_STATE8_PREFETCH=0 or 1 overrides, to measure both on another CPU. The
+// codes' prefetch cost nothing measurable on either and stays. Either way the same bits.
+bool pick_state8_prefetch() {
+  if (const char* forced = std::getenv("RMSPROP_STATE8_PREFETCH")) {
+    const std::string value = forced;
+    if (value == "0" || value == "1") return value == "1";
+    throw InvalidOption("RMSPROP_STATE8_PREFETCH=" + value + ": must be 0 or 1");
+  }
+#if defined(RMSPROP_X86_TARGETS)
+  __builtin_cpu_init();
+  return !__builtin_cpu_is("amd");
+#else
+  return true;
+#endif
+}
+
 // Below this many elements in all, threads cost more than they save.
 constexpr std::size_t kParallelThreshold = 4 * kChunkElements;
 
@@ -116,6 +140,11 @@ SimdTarget default_simd_target() {
   return kDefault;
 }
 
+bool kernels::state8_prefetches_values() {
+  static const bool kPrefetch = pick_state8_prefetch();
+  return kPrefetch;
+}
+
 void fused_step(const Variant& variant, const Precision& precision,
                 std::span<const TensorTask> tasks, const KernelConfig& config) {
   const Variant v = kernels::canonical(variant);
@@ -132,6 +161,8 @@ void fused_step(const Variant& variant, const Precision& precision,
                           " is not available on this CPU or build");
   }
   const kernels::RangeFn fn = table_for(target)[kernels::index_of(precision)][kernels::index_of(v)];
+  // read here, before any thread starts: a bad RMSPROP_STATE8_PREFETCH throws to the caller
+  if (precision.state == DType::i8_block) kernels::state8_prefetches_values();
 
   std::vector<Chunk> chunks;
   std::size_t total = 0;

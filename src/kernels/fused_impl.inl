@@ -24,7 +24,7 @@ void fused_range(const TensorTask& task, std::size_t begin, std::size_t end) {
   if constexpr (kP.state == DType::i8_block) {
     // 8-bit state: the same element loop over each block's float32 scratch
     state8_range<kV, kP, Codec, true>(
-        task, begin, end,
+        task, begin, end, state8_prefetches_values(),
         [&](const typename K::Buffers& b, std::uint32_t count, std::uint32_t first, auto root) {
           constexpr bool kRoot = decltype(root)::value;
 #pragma omp simd
