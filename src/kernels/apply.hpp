@@ -132,8 +132,9 @@ inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !k
 // itself; these short loops between codec calls do not): one thread, 1.0 → 0.78 ns per element
 // against float32 state's 0.92 (measured 2026-12-05, docs/benchmarks.md "The rule's root, the
 // pipeline and prefetching"; two blocks ahead for the values and four for the codes measured
-// best of 1, 2, 4 and 8). The values' prefetch is a per-CPU choice (NOTE: [8-bit prefetch by
-// CPU], fused.cpp): on an AMD EPYC (Zen 4) it made the same step slower.
+// best of 1, 2, 4 and 8). The values' prefetch and the piece size are per-CPU choices (NOTE:
+// [8-bit schedule by CPU], fused.cpp): on AMD EPYCs the prefetch made the step slower, and on
+// Zen 5, whose divider leaves little to hide under, whole blocks are faster than pieces.
 // Everything but the rule is OutOfLineCodec::Pass (state8.hpp), called out of line per piece
 // (NOTE: [8-bit codec out of line]).
 
@@ -142,13 +143,15 @@ inline constexpr bool kMayStoreRoot = kV.uses_square_avg() && !kV.centered && !k
 // store_root)` runs the float32-state element kernel over `count` elements (from element
 // `first`; store_root: a std::bool_constant, K::apply's kStoreRoot), and the scratch is encoded
 // back, in the order of NOTE: [8-bit pipeline]. One read and one write of every buffer. `Codec`
-// is the calling file's OutOfLineCodec (NOTE: [8-bit codec out of line]); kAllowRoot: whether
-// the loop may be asked to store the rule's root (the reference kernel never is);
-// prefetch_values: whether the parameters and gradients are prefetched ahead (NOTE: [8-bit
-// prefetch by CPU]).
-template <Variant kV, Precision kP, class Codec, bool kAllowRoot, class Loop>
+// is the calling file's OutOfLineCodec (NOTE: [8-bit codec out of line]); kFused: a fused
+// kernel's loop, which may be asked to store the rule's root and follows `schedule` (whether
+// the parameters and gradients are prefetched ahead, and, where kWholeBlocks compiles that
+// copy of the loop, the piece size: NOTE: [8-bit schedule by CPU]); the reference kernel's
+// never stores the root and runs pieces of kState8Piece without prefetching.
+template <Variant kV, Precision kP, class Codec, bool kFused, bool kWholeBlocks, class Loop>
 RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, std::size_t begin,
-                                                           std::size_t end, bool prefetch_values,
+                                                           std::size_t end,
+                                                           const State8Schedule& schedule,
                                                            Loop loop) {
   using K = ElementKernel<kV, element_precision(kP)>;
   using C = typename K::C;
@@ -156,21 +159,26 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
   constexpr unsigned kBuffers = state8_buffers(kV);
   auto* param = static_cast<typename K::PRaw*>(t.param);
   const auto* grad = static_cast<const typename K::PRaw*>(t.grad);
-  // the parameters and gradients of the piece at element i, two blocks ahead
-  auto prefetch_piece = [&](std::size_t i) {
-    if (!prefetch_values) return;
-    constexpr std::size_t kLines = kState8Piece * sizeof(*param) / 64;
-    const std::size_t value = i + 2 * kState8Block;
-    for (std::size_t line = 0; line < kLines; ++line) {
-      prefetch_line(param, value * sizeof(*param) + 64 * line);
-      prefetch_line(grad, value * sizeof(*grad) + 64 * line);
-      if constexpr (kP.master_weights) {  // float32: twice a 16-bit parameter's lines
-        prefetch_line(t.master, value * 4 + 128 * line);
-        prefetch_line(t.master, value * 4 + 128 * line + 64);
+  const bool prefetch_values = kFused && schedule.prefetch_values;
+  // root: whether square_avg's scratch receives the rule's root; piece: the piece size, a
+  // compile-time constant (a run-time size made pieces of 64 ~8% slower in cache)
+  auto blocks = [&](auto root, auto piece) {
+    constexpr std::size_t kPiece = decltype(piece)::value;
+    static_assert(kState8Block % kPiece == 0, "a block is whole pieces");
+    // the parameters and gradients of the piece at element i, two blocks ahead
+    auto prefetch_piece = [&](std::size_t i) {
+      if (!prefetch_values) return;
+      constexpr std::size_t kLines = kPiece * sizeof(*param) / 64;
+      const std::size_t value = i + 2 * kState8Block;
+      for (std::size_t line = 0; line < kLines; ++line) {
+        prefetch_line(param, value * sizeof(*param) + 64 * line);
+        prefetch_line(grad, value * sizeof(*grad) + 64 * line);
+        if constexpr (kP.master_weights) {  // float32: twice a 16-bit parameter's lines
+          prefetch_line(t.master, value * 4 + 128 * line);
+          prefetch_line(t.master, value * 4 + 128 * line + 64);
+        }
       }
-    }
-  };
-  auto blocks = [&](auto root) {
+    };
     typename Codec::template Pass<kBuffers, decltype(root)::value> pass(t, begin, end);
     pass.decode(begin, 0, 0, pass.count_at(begin));
     int parity = 0;
@@ -180,27 +188,35 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void state8_range(const TensorTask& t, 
       const bool pending = start > begin;  // the block before, whole, waits for its codes
       const std::size_t next_count = next < end ? pass.count_at(next) : 0;
       std::size_t p = 0;
-      for (; p < count; p += kState8Piece) {
-        const std::size_t n = count - p < kState8Piece ? count - p : kState8Piece;
+      for (; p < count; p += kPiece) {
+        const std::size_t n = count - p < kPiece ? count - p : kPiece;
         float* master = nullptr;
         if constexpr (kP.master_weights) master = t.master + start + p;
         const typename K::Buffers local{param + start + p,           grad + start + p,
                                         pass.scratch[parity][0] + p, pass.scratch[parity][1] + p,
                                         pass.scratch[parity][2] + p, master};
         prefetch_piece(start + p);
-        pass.prefetch_codes(start + p);
+        pass.template prefetch_codes<kPiece>(start + p);
         loop(local, std::uint32_t(n), std::uint32_t(start + p), root);
-        pass.between(start, parity, p, pending, next_count);
+        pass.template between<kPiece>(start, parity, p, pending, next_count);
       }
       pass.finish(start, parity, p, pending);
       if (next >= end) break;
     }
     pass.last(start, parity);
   };
-  if constexpr (kAllowRoot && kMayStoreRoot<kV, C>) {
-    if (C(t.coefficients.sq_correction) == C(1)) return blocks(std::true_type{});
+  auto pieces = [&](auto root) {
+    if constexpr (kFused && kWholeBlocks) {
+      if (schedule.whole_blocks) {
+        return blocks(root, std::integral_constant<std::size_t, kState8Block>{});
+      }
+    }
+    blocks(root, std::integral_constant<std::size_t, kState8Piece>{});
+  };
+  if constexpr (kFused && kMayStoreRoot<kV, C>) {
+    if (C(t.coefficients.sq_correction) == C(1)) return pieces(std::true_type{});
   }
-  blocks(std::false_type{});
+  pieces(std::false_type{});
 }
 
 // Every supported Precision, generated from the axes (never a hand-kept list): 4 parameter

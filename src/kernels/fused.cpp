@@ -1,6 +1,7 @@
 // The fused kernel's front end: picks the SIMD target, cuts the tasks into chunks and deals
 // them to threads.
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,7 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
-#if defined(RMSPROP_X86_TARGETS) && defined(__clang__)
+#if defined(RMSPROP_X86_TARGETS)
 #include <cpuid.h>
 #endif
 
@@ -89,28 +90,64 @@ SimdTarget pick_default() {
   return best;
 }
 
-// NOTE: [8-bit prefetch by CPU]
-// The 8-bit-state loop's short pieces between codec calls keep too few loads in flight on their
-// own, and prefetching the parameters and gradients two blocks ahead took one thread on an Intel
-// Xeon (AVX-512) from 1.0 to 0.78 ns per value at 2^25 values. On an AMD EPYC (Zen 4, AVX-512)
-// the same prefetches made it slower: plain, 2^25 values, 0.80-0.90 ns per value with them,
-// 0.57-0.60 without (one thread), ~0.42 against ~0.32 (two threads); centered + momentum, two
-// threads, 0.83-0.90 against 0.78-0.79 (docs/benchmarks.md, 2026-12-06). The hardware's own
-// prefetcher there does better alone. So AMD CPUs go without, every other CPU as measured on
-// the Xeon; RMSPROP_STATE8_PREFETCH=0 or 1 overrides, to measure both on another CPU. The
-// codes' prefetch cost nothing measurable on either and stays. Either way the same bits.
-bool pick_state8_prefetch() {
-  if (const char* forced = std::getenv("RMSPROP_STATE8_PREFETCH")) {
-    const std::string value = forced;
-    if (value == "0" || value == "1") return value == "1";
-    throw InvalidOption("RMSPROP_STATE8_PREFETCH=" + value + ": must be 0 or 1");
-  }
+// NOTE: [8-bit schedule by CPU]
+// Two choices of the 8-bit-state loop (NOTE: [8-bit pipeline], apply.hpp) measured best on
+// different CPUs; neither changes a bit of the result (each block's codes depend only on its
+// values), so each is picked per CPU at run time, and RMSPROP_STATE8_PREFETCH=0|1 and
+// RMSPROP_STATE8_PIECE=64|256 override them, to measure both on another CPU:
+// - Prefetch: the short pieces between codec calls keep too few loads in flight on their own,
+//   and prefetching the parameters and gradients two blocks ahead took one thread on an Intel
+//   Xeon (AVX-512) from 1.0 to 0.78 ns per value at 2^25 values. On an AMD EPYC (Zen 4, AVX-512)
+//   the same prefetches made it slower: plain, 2^25 values, 0.80-0.90 ns per value with them,
+//   0.57-0.60 without (one thread), ~0.42 against ~0.32 (two threads); centered + momentum, two
+//   threads, 0.83-0.90 against 0.78-0.79 (docs/benchmarks.md, 2026-12-06). The hardware's own
+//   prefetcher there does better alone. So AMD CPUs go without. The codes' prefetch cost
+//   nothing measurable on either and stays.
+// - Piece: the rule runs over a block in pieces with codec work in between so that the codec
+//   hides under the divider, the rule's bound (one division and one square root per value).
+//   On the Xeon pieces of 64 were best (32 and 128 ~12% slower in cache). An AMD EPYC Zen 5
+//   (family 0x1A) divides twice as fast (float32 state, plain, in cache: 0.15 ns per value
+//   against 0.31 on Zen 4 and 0.37 on the Xeon), so there is little to hide under and the calls
+//   per piece cost more than they overlap: whole blocks (256) took plain from 0.37 to 0.33 ns
+//   per value in cache and centered + momentum from 0.93 to 0.74, one thread (docs/benchmarks.md,
+//   2026-12-06, later session). So AMD family 0x1A and later run whole blocks (the AVX-512
+//   kernel only: the others have no copy of that loop, see fused_impl.inl); Zen 4 keeps 64 (not
+//   measured otherwise).
+// A two-valued setting from the environment: none where `name` is unset, else whether it is
+// `on`; any other value throws, naming it.
+std::optional<bool> two_valued_setting(const char* name, const char* off, const char* on) {
+  const char* forced = std::getenv(name);
+  if (forced == nullptr) return std::nullopt;
+  const std::string value = forced;
+  if (value == off || value == on) return value == on;
+  throw InvalidOption(std::string(name) + "=" + value + ": must be " + off + " or " + on);
+}
+
+#if defined(RMSPROP_X86_TARGETS)
+// CPUID's family: the base field, plus the extended one where the base is 0xF (AMD, Intel).
+unsigned cpu_family() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  const unsigned base = (a >> 8) & 0xF;
+  return base == 0xF ? base + ((a >> 20) & 0xFF) : base;
+}
+#endif
+
+kernels::State8Schedule pick_state8_schedule() {
+  kernels::State8Schedule schedule{false, true};  // as measured best on the Xeon
 #if defined(RMSPROP_X86_TARGETS)
   __builtin_cpu_init();
-  return !__builtin_cpu_is("amd");
-#else
-  return true;
+  const bool amd = __builtin_cpu_is("amd");
+  schedule.prefetch_values = !amd;
+  schedule.whole_blocks = amd && cpu_family() >= 0x1A;
 #endif
+  if (auto forced = two_valued_setting("RMSPROP_STATE8_PREFETCH", "0", "1")) {
+    schedule.prefetch_values = *forced;
+  }
+  if (auto forced = two_valued_setting("RMSPROP_STATE8_PIECE", "64", "256")) {
+    schedule.whole_blocks = *forced;
+  }
+  return schedule;
 }
 
 // Below this many elements in all, threads cost more than they save.
@@ -140,9 +177,9 @@ SimdTarget default_simd_target() {
   return kDefault;
 }
 
-bool kernels::state8_prefetches_values() {
-  static const bool kPrefetch = pick_state8_prefetch();
-  return kPrefetch;
+const kernels::State8Schedule& kernels::state8_schedule() {
+  static const State8Schedule kSchedule = pick_state8_schedule();
+  return kSchedule;
 }
 
 void fused_step(const Variant& variant, const Precision& precision,
@@ -161,8 +198,8 @@ void fused_step(const Variant& variant, const Precision& precision,
                           " is not available on this CPU or build");
   }
   const kernels::RangeFn fn = table_for(target)[kernels::index_of(precision)][kernels::index_of(v)];
-  // read here, before any thread starts: a bad RMSPROP_STATE8_PREFETCH throws to the caller
-  if (precision.state == DType::i8_block) kernels::state8_prefetches_values();
+  // read here, before any thread starts: a bad RMSPROP_STATE8_* setting throws to the caller
+  if (precision.state == DType::i8_block) kernels::state8_schedule();
 
   std::vector<Chunk> chunks;
   std::size_t total = 0;

@@ -14,9 +14,9 @@ using RangeFn = void (*)(const TensorTask& task, std::size_t begin, std::size_t 
 
 using FusedTable = std::array<std::array<RangeFn, kNumVariantIndices>, kNumPrecisionIndices>;
 
-// Whether the fused 8-bit-state loop prefetches parameters and gradients ahead on this CPU
-// (NOTE: [8-bit prefetch by CPU], fused.cpp).
-bool state8_prefetches_values();
+// How the fused 8-bit-state loop is scheduled on this CPU (NOTE: [8-bit schedule by CPU],
+// fused.cpp).
+const State8Schedule& state8_schedule();
 
 // One namespace per target, each compiled with its own -m flags (fused_<target>.cpp).
 namespace avx512 {

@@ -24,8 +24,8 @@ void reference_task(const TensorTask& task) {
   if constexpr (kP.state == DType::i8_block) {
     // never the rule's root for the encoder: the specification takes each square root itself
     // (NOTE: [8-bit encoder takes the rule's root])
-    kernels::state8_range<kV, kP, Codec, false>(
-        task, 0, task.size, false,
+    kernels::state8_range<kV, kP, Codec, false, false>(
+        task, 0, task.size, kernels::State8Schedule{},
         [&](const typename K::Buffers& b, std::uint32_t count, std::uint32_t first, auto) {
           for (std::uint32_t k = 0; k < count; ++k) {
             K::apply(b, k, first + k, c, task.rounding_seed);

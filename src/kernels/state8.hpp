@@ -353,9 +353,16 @@ RMSPROP_HOST_DEVICE RMSPROP_FORCE_INLINE void each_state8_buffer(const Task& t, 
 }
 
 // Pieces of a block the rule runs over between the codec's work (NOTE: [8-bit pipeline] in
-// apply.hpp).
+// apply.hpp): the reference kernel's and most CPUs' size (NOTE: [8-bit schedule by CPU]).
 inline constexpr std::size_t kState8Piece = 64;
 static_assert(kState8Block % kState8Piece == 0, "a block is whole pieces");
+
+// How a fused 8-bit loop is scheduled on the CPU it runs on (NOTE: [8-bit schedule by CPU],
+// fused.cpp). Every schedule gives the same bits: each block's codes depend only on its values.
+struct State8Schedule {
+  bool whole_blocks = false;     // pieces of kState8Block, not kState8Piece
+  bool prefetch_values = false;  // the parameters' and gradients' lines two blocks ahead
+};
 
 // NOTE: [8-bit codec out of line]
 // The codec is the same for every variant, so a kernel file calls it out of line: inlined into
@@ -407,14 +414,16 @@ struct OutOfLineCodec {
                                             to, scratch[parity][slot], scales[slot]);
       });
     }
-    // After the rule's piece at p of the block at `start`: the same positions of the other
-    // half, first read (the pending block's codes), then overwritten (the next block's values).
+    // After the rule's piece [p, p + kPiece) of the block at `start`: the same positions of
+    // the other half, first read (the pending block's codes), then overwritten (the next block's
+    // values).
+    template <std::size_t kPiece>
     [[gnu::noinline]] void between(std::size_t start, int parity, std::size_t p, bool pending,
                                    std::size_t next_count) {
-      if (pending) codes(start - kState8Block, parity ^ 1, p, p + kState8Piece);
+      if (pending) codes(start - kState8Block, parity ^ 1, p, p + kPiece);
       if (p < next_count) {
         decode(start + kState8Block, parity ^ 1, p,
-               p + kState8Piece < next_count ? p + kState8Piece : next_count);
+               p + kPiece < next_count ? p + kPiece : next_count);
       }
     }
     // After the rule's last piece of the block at `start` (`p` past it): the rest of the pending
@@ -431,9 +440,12 @@ struct OutOfLineCodec {
     [[gnu::noinline]] void last(std::size_t start, int parity) {
       codes(start, parity, 0, count_at(start));
     }
-    // The codes of the piece at element i, some blocks ahead (a piece's codes: one line).
+    // The codes of the piece [i, i + kPiece), some blocks ahead.
+    template <std::size_t kPiece>
     RMSPROP_FORCE_INLINE void prefetch_codes(std::size_t i) const {
-      each([&](auto, int, void* base) { prefetch_line(base, i + 4 * kState8Block); });
+      for (std::size_t line = 0; line < kPiece; line += 64) {
+        each([&](auto, int, void* base) { prefetch_line(base, i + line + 4 * kState8Block); });
+      }
     }
   };
 };
