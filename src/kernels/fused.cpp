@@ -106,13 +106,14 @@ SimdTarget pick_default() {
 // - Piece: the rule runs over a block in pieces with codec work in between so that the codec
 //   hides under the divider, the rule's bound (one division and one square root per value).
 //   On the Xeon pieces of 64 were best (32 and 128 ~12% slower in cache). An AMD EPYC Zen 5
-//   (family 0x1A) divides twice as fast (float32 state, plain, in cache: 0.15 ns per value
+//   (family 0x1A) divides twice as fast (float32 state, plain, in cache: 0.14 ns per value
 //   against 0.31 on Zen 4 and 0.37 on the Xeon), so there is little to hide under and the calls
-//   per piece cost more than they overlap: whole blocks (256) took plain from 0.37 to 0.33 ns
-//   per value in cache and centered + momentum from 0.93 to 0.74, one thread (docs/benchmarks.md,
-//   2026-12-06, later session). So AMD family 0x1A and later run whole blocks (the AVX-512
-//   kernel only: the others have no copy of that loop, see fused_impl.inl); Zen 4 keeps 64 (not
-//   measured otherwise).
+//   per piece cost more than they overlap: whole blocks (256) took plain from 0.36 to 0.30-0.31 ns
+//   per value in cache and centered + momentum from 0.91-0.93 to 0.75-0.76, one pinned thread
+//   (docs/benchmarks.md, 2026-12-06, later session). So AMD family 0x1A and later run whole blocks
+//   (the AVX-512 kernel only: the others have no copy of that loop, see fused_impl.inl); Zen 4
+//   keeps 64 (not measured otherwise).
+
 // A two-valued setting from the environment: none where `name` is unset, else whether it is
 // `on`; any other value throws, naming it.
 std::optional<bool> two_valued_setting(const char* name, const char* off, const char* on) {
