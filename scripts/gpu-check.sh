@@ -12,10 +12,13 @@
 #    core (CUDA kernels for sm_90) built here by gpu-prepare.sh, in seconds; with
 #    RMSPROP_GPU_PYTHON_BUILD=cmake the whole project's CMake build there (nvcc, sm_90, all
 #    cores: ~5.5 minutes on an H200 machine's 16 cores, the kernel table's four files being
-#    the long pole). Then python/tests/test_cuda.py, the rest of python/tests, and
-#    bench/cuda_torch_bench.py against that machine's torch.
-# 4. With RMSPROP_GPU_PYTHON_BUILD=cmake, rmsprop::torch's tests against that machine's
-#    libtorch (with CUDA), where its CMake package configures (the log says why not).
+#    the long pole). Then python/tests/test_cuda.py, the rest of python/tests,
+#    bench/cuda_state8_bench.py (8-bit state: memory, time) and bench/cuda_torch_bench.py
+#    against that machine's torch.
+# 4. rmsprop::torch's tests against that machine's libtorch (with CUDA), where its CMake
+#    package configures (the log says why not): built in the background after the extension
+#    (quick: in a tree of their own, the core without its AVX2 / AVX-512 kernels; cmake: in
+#    the same tree), run if built before the deadline.
 # 5. Real optax and timm beside our flavors (tests/golden/record_libraries.py, on the CPU):
 #    OUT/libraries.txt is the golden file tests/golden_test.cpp reads.
 #
@@ -29,8 +32,8 @@
 # RMSPROP_GPU_BUILD (default /tmp/rmsprop-gpu-build), RMSPROP_CUDA_ARCH (default 90),
 # RMSPROP_GPU_CHECK_DEADLINE (default 480 seconds; phases are cut to end before it),
 # RMSPROP_GPU_PYTHON_BUILD (quick or cmake, above), RMSPROP_GPU_CHECK_PHASES (the phases to
-# run, default all: cuda-tests cuda-bench sanitizer python-cuda python-tests torch-bench
-# libraries torch-tests).
+# run, default all: cuda-tests cuda-bench sanitizer python-cuda python-tests state8-bench
+# torch-bench libraries torch-tests).
 set -uo pipefail
 out=${1:?usage: scripts/gpu-check.sh OUT_DIR}
 cd "$(dirname "$0")/.."
@@ -38,7 +41,7 @@ mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
 logs=$out/logs
 bin=$(realpath -m "${RMSPROP_GPU_BIN:-gpu-bin}")
-phases=${RMSPROP_GPU_CHECK_PHASES:-cuda-tests cuda-bench sanitizer python-cuda python-tests torch-bench libraries torch-tests}
+phases=${RMSPROP_GPU_CHECK_PHASES:-cuda-tests cuda-bench sanitizer python-cuda python-tests state8-bench torch-bench libraries torch-tests}
 want() { [[ " $phases " == *" $1 "* ]]; }
 py=${RMSPROP_PYTHON:-python3}
 build=${RMSPROP_GPU_BUILD:-/tmp/rmsprop-gpu-build}
@@ -160,13 +163,50 @@ build_python_cmake() {
   touch "$build/.python-built"
   if [ -d "$build/tests/CMakeFiles/rmsprop_torch_tests.dir" ]; then
     cmake --build "$build" -j "$jobs" --target rmsprop_torch_tests \
-      > "$logs/build-torch-tests.txt" 2>&1 && touch "$build/.torch-tests-built"
+      > "$logs/build-torch-tests.txt" 2>&1 &&
+      ln -sf "$build/tests/rmsprop_torch_tests" "$build/rmsprop_torch_tests" &&
+      touch "$build/.torch-tests-built"
   fi
   return 0
 }
-rm -rf "$build"
+# Quick mode: rmsprop_torch_tests alone in a tree of its own (after the extension, beside the
+# other phases), against that machine's libtorch: the core with its CUDA kernels and without its
+# AVX2 / AVX-512 kernels (what is under test is the libtorch front end on the GPU).
+build_torch_tests_quick() {
+  local torch_prefix gtest_dir
+  torch_prefix=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
+  gtest_dir=$(ls -d "$bin"/gtest/lib/*/cmake/GTest 2>/dev/null | head -1)
+  if [ -z "$torch_prefix" ] || [ -z "$gtest_dir" ]; then
+    echo "no libtorch CMake package ('$torch_prefix') or GoogleTest ('$gtest_dir')"
+    return 1
+  fi
+  cmake -S . -B "$build-torch" -DCMAKE_BUILD_TYPE=Release -DRMSPROP_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="$arch" -DRMSPROP_X86_KERNELS=OFF -DRMSPROP_BUILD_APPS=OFF \
+    -DRMSPROP_BUILD_BENCH=OFF -DRMSPROP_BUILD_PYTHON=OFF -DRMSPROP_BUILD_MPI=OFF \
+    -DRMSPROP_BUILD_TORCH=ON -DRMSPROP_BUILD_TESTS=ON -DCMAKE_PREFIX_PATH="$torch_prefix" \
+    -DGTest_DIR="$gtest_dir" > "$logs/configure.txt" 2>&1 || { tail -20 "$logs/configure.txt"; return 1; }
+  [ -d "$build-torch/tests/CMakeFiles/rmsprop_torch_tests.dir" ] ||
+    { echo "configured without rmsprop_torch_tests (logs/configure.txt)"; return 1; }
+  cmake --build "$build-torch" -j "$jobs" --target rmsprop_torch_tests || return 1
+  ln -sf "$build-torch/tests/rmsprop_torch_tests" "$build/rmsprop_torch_tests"
+  touch "$build/.torch-tests-built"
+}
+# the process and everything it started (the builds run make, nvcc and compilers below it)
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2> /dev/null
+}
+rm -rf "$build" "$build-torch"
 log "build-python ($pybuild): start in the background"
-(build_python_$pybuild > "$logs/build-python.txt" 2>&1; echo "build-python $? $SECONDS" >> "$logs/status.txt") &
+(
+  build_python_$pybuild > "$logs/build-python.txt" 2>&1
+  echo "build-python $? $SECONDS" >> "$logs/status.txt"
+  if [ $pybuild = quick ] && want torch-tests; then
+    build_torch_tests_quick > "$logs/build-torch-tests.txt" 2>&1
+    echo "build-torch-tests $? $SECONDS" >> "$logs/status.txt"
+  fi
+) &
 builder=$!
 
 # --- 1, 2: the CUDA tests, the sanitizers, the CUDA benchmark (binaries from gpu-prepare.sh) --
@@ -208,9 +248,10 @@ if [ -e "$build/.python-built" ]; then
   phase python-tests 300 "$py" -m pytest -q -rs -p no:cacheprovider "${xdist[@]}" \
     python/tests --ignore=python/tests/test_cuda.py
   if [ $gpu = 1 ]; then
+    phase state8-bench 120 "$py" bench/cuda_state8_bench.py --repeats 20
     phase torch-bench 300 "$py" bench/cuda_torch_bench.py --repeats 20
   else
-    log "torch-bench: skipped (no GPU)"
+    log "state8-bench, torch-bench: skipped (no GPU)"
   fi
   wait $flavors
 else
@@ -220,11 +261,11 @@ log "waiting for the libtorch tests' build"
 while kill -0 $builder 2> /dev/null && [ $SECONDS -lt $((deadline - 40)) ]; do sleep 2; done
 if kill -0 $builder 2> /dev/null; then
   log "the libtorch tests' build is still running at the deadline: stopped"
-  pkill -P $builder; kill $builder
+  kill_tree $builder
 fi
 wait $builder
 if [ -e "$build/.torch-tests-built" ]; then
-  phase torch-tests 180 "$build/tests/rmsprop_torch_tests" --gtest_output="xml:$logs/torch_tests.xml"
+  phase torch-tests 180 "$build/rmsprop_torch_tests" --gtest_output="xml:$logs/torch_tests.xml"
 else
   log "rmsprop_torch_tests not built (logs/build-python.txt, configure.txt, build-torch-tests.txt)"
 fi
@@ -247,7 +288,7 @@ fi
   echo
   echo "## compute-sanitizer"
   grep -E '^== |ERROR SUMMARY|budget|skipped|not run|PASSED|FAILED|timed out' "$logs/sanitizer.txt" 2>/dev/null | sed 's/^/    /' | head -40
-  for name in cuda-bench torch-bench; do
+  for name in cuda-bench state8-bench torch-bench; do
     [ -f "$logs/$name.txt" ] || continue
     echo
     echo "## $name"
