@@ -2,10 +2,25 @@
 
 #include <omp.h>
 
+#include <charconv>
+#include <stdexcept>
+#include <system_error>
+
 #include "naive_loop.hpp"
 #include "rmsprop/error.hpp"
 
 namespace rmsprop::bench {
+
+int parse_threads(const std::string& text) {
+  int threads = -1;
+  const char* end = text.data() + text.size();
+  const auto [stop, problem] = std::from_chars(text.data(), end, threads);
+  if (problem != std::errc{} || stop != end || threads < 0) {
+    throw std::invalid_argument("--threads " + text +
+                                ": must be a whole number >= 0 (0: every core)");
+  }
+  return threads;
+}
 
 Roofline measure_roofline(std::size_t n, int threads, int repeats) {
   std::unique_ptr<float[]> a(new float[n]), b(new float[n]), c(new float[n]);

@@ -79,6 +79,10 @@ struct Roofline {
 
 Roofline measure_roofline(std::size_t n, int threads, int repeats);
 
+// A `--threads` argument: a whole number >= 0 (0: every core); anything else throws
+// std::invalid_argument naming it.
+int parse_threads(const std::string& text);
+
 // A step case: `tensors` tensors of `elements` each, parameters and gradients of `dtype`
 // (float32 or bfloat16), float32 state.
 struct StepCase {

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -135,7 +136,7 @@ std::string json_number(double x) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   Settings st;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -146,7 +147,7 @@ int main(int argc, char** argv) {
     else if (a == "--no-torch")
       st.torch = false;
     else if (a == "--threads" && i + 1 < argc)
-      st.threads = std::atoi(argv[++i]);
+      st.threads = rmsprop::bench::parse_threads(argv[++i]);
     else if (a == "--python" && i + 1 < argc)
       st.python = argv[++i];
     else {
@@ -155,10 +156,6 @@ int main(int argc, char** argv) {
                    "[--python PATH]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
-  }
-  if (st.threads < 0) {
-    std::fprintf(stderr, "rmsprop-bench: --threads %d: must be >= 0\n", st.threads);
-    return 2;
   }
   const int threads = st.threads ? st.threads : omp_get_max_threads();
   const int repeats = st.quick ? 5 : 15;
@@ -278,4 +275,7 @@ int main(int argc, char** argv) {
     std::printf("\n%s", python_rows.c_str());
   }
   return 0;
+} catch (const std::exception& e) {  // bad input, e.g. RMSPROP_SIMD naming no target here
+  std::fprintf(stderr, "rmsprop-bench: %s\n", e.what());
+  return 1;
 }

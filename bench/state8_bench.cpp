@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
 #include <vector>
@@ -128,7 +129,7 @@ double peak_mib_in_a_new_process(const char* state) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   bool quick = false;
   int threads = 0;
   for (int i = 1; i < argc; ++i) {
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       quick = true;
     } else if (a == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
+      threads = rmsprop::bench::parse_threads(argv[++i]);
     } else if (a == "--peak" && i + 1 < argc) {
       std::printf("%.0f\n", peak_mib_of_one_step(rmsprop::state_dtype_from_string(argv[++i])));
       return 0;
@@ -150,8 +151,9 @@ int main(int argc, char** argv) {
   const rmsprop::bench::Roofline roof = rmsprop::bench::measure_roofline(1u << 25, threads, 5);
   std::printf(
       "memory (STREAM-like, for reference): copy %.1f GB/s, triad %.1f GB/s, in place "
-      "%.1f GB/s; %d threads\n",
-      roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs, threads);
+      "%.1f GB/s; %d threads, %s kernels\n",
+      roof.copy_gbs, roof.triad_gbs, roof.inplace_gbs, threads,
+      std::string(rmsprop::to_string(rmsprop::default_simd_target())).c_str());
 
   struct Shape {
     const char* name;
@@ -213,4 +215,7 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+} catch (const std::exception& e) {  // bad input, e.g. RMSPROP_SIMD naming no target here
+  std::fprintf(stderr, "rmsprop-state8-bench: %s\n", e.what());
+  return 1;
 }
