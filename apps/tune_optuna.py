@@ -94,7 +94,9 @@ class Session:
             if self.study.user_attrs.get(CONFIG_KEY) != r["config"]:  # --trials changed
                 self.study.set_user_attr(CONFIG_KEY, r["config"])
         # Trials left running by a process that was killed: failed, marked, and asked again
-        # first, so that no setting is lost and no finished trial is repeated.
+        # first, so that no setting is lost and no finished trial is repeated. A trial killed
+        # while its setting was being drawn (never trained) keeps the values drawn so far;
+        # the rest are drawn anew.
         interrupted = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             storage.set_trial_user_attr(t._trial_id, "interrupted", True)

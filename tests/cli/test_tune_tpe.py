@@ -97,11 +97,13 @@ def test_tpe_resume_after_kill_9_keeps_every_finished_trial(tmp_path):
     for number, (state, value) in before.items():  # kept as they were, not run again
         assert after[number] == (state, value)
     interrupted = [t for t in trials if t["state"] == "interrupted"]
-    settings = lambda t: (t["lr"], t["alpha"], t["centered"])  # noqa: E731
-    for t in interrupted:  # asked again with the same setting (if it had one: a kill can
-        if not t["lr"]:     # come between the trial's creation and its setting)
-            continue
-        assert any(settings(u) == settings(t) for u in ended if u["trial"] > t["trial"])
+    for t in interrupted:  # asked again with the setting it had: all of it, or the values
+        # drawn before the kill (which can come between the trial's creation and its first
+        # value, or between two values: seen on a loaded machine, lr drawn, rho not yet)
+        had = {k: t[k] for k in ("lr", "alpha", "centered") if t.get(k) not in (None, "")}
+        if had:
+            assert any(all(u[k] == v for k, v in had.items())
+                       for u in ended if u["trial"] > t["trial"]), (t, ended)
     # resumed once more: nothing left to do, nothing repeated
     p = run("tune", "--resume", out / "study.db", "--no-plots")
     assert "10 of 10 trials ended before" in p.stdout
