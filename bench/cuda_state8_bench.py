@@ -19,22 +19,9 @@ import torch
 
 import rmsprop
 import rmsprop.torch as rt
+from cuda_torch_bench import median_ms  # beside this file
 
 MIB = 1 << 20
-
-
-def median_ms(fn, repeats):
-    fn(), fn()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(repeats):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    times.sort()
-    return times[len(times) // 2]
 
 
 def state_bytes_per_parameter(opt, param):
