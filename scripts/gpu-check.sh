@@ -139,16 +139,20 @@ build_python_quick() {
   echo "built $build/python/rmsprop/_core$suffix from the prebuilt core"
 }
 
+# libtorch's CMake package (from that Python's torch) and GoogleTest's (carried in gpu-bin/gtest),
+# into torch_prefix and gtest_dir; either may be empty.
+find_torch_and_gtest() {
+  torch_prefix=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
+  gtest_dir=$(ls -d "$bin"/gtest/lib/*/cmake/GTest 2>/dev/null | head -1)
+}
 build_python_cmake() {
   local pybind torch_prefix gtest_dir configure
   pybind=$("$py" -m pybind11 --cmakedir 2>/dev/null || true)
-  torch_prefix=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
-  gtest_dir=$(ls -d "$bin"/gtest/lib/*/cmake/GTest 2>/dev/null | head -1)
+  find_torch_and_gtest
   configure=(cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRMSPROP_PYTHON="$(command -v "$py")"
     -DRMSPROP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" -DRMSPROP_BUILD_APPS=OFF
     -DRMSPROP_BUILD_BENCH=OFF ${pybind:+-Dpybind11_DIR=$pybind})
-  # With libtorch (its own CMake package, from the torch wheel) and GoogleTest (carried in
-  # gpu-bin/gtest) where both configure; else the Python extension alone.
+  # With libtorch and GoogleTest where both configure; else the Python extension alone.
   if [ -n "$torch_prefix" ] && [ -n "$gtest_dir" ] &&
      "${configure[@]}" -DRMSPROP_BUILD_TORCH=ON -DRMSPROP_BUILD_TESTS=ON \
        -DCMAKE_PREFIX_PATH="$torch_prefix" -DGTest_DIR="$gtest_dir" > "$logs/configure.txt" 2>&1; then
@@ -174,8 +178,7 @@ build_python_cmake() {
 # AVX2 / AVX-512 kernels (what is under test is the libtorch front end on the GPU).
 build_torch_tests_quick() {
   local torch_prefix gtest_dir
-  torch_prefix=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null || true)
-  gtest_dir=$(ls -d "$bin"/gtest/lib/*/cmake/GTest 2>/dev/null | head -1)
+  find_torch_and_gtest
   if [ -z "$torch_prefix" ] || [ -z "$gtest_dir" ]; then
     echo "no libtorch CMake package ('$torch_prefix') or GoogleTest ('$gtest_dir')"
     return 1
